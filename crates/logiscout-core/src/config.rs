@@ -1,0 +1,621 @@
+//! Configuration: [`Config`], its builder methods, the `LOGISCOUT_*` environment variables, and validation.
+
+use std::fmt;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::record::DEFAULT_MAX_STRING_BYTES;
+
+/// Where logs go: the console only, or the console and the LogiScout ingest endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Env {
+    /// Console only: no network, no token needed. The default.
+    #[default]
+    Dev,
+    /// Console plus batched shipping to the ingest endpoint.
+    Prod,
+}
+
+impl Env {
+    /// The name sent in `batch_metadata.environment`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Dev => "development",
+            Env::Prod => "production",
+        }
+    }
+}
+
+impl std::str::FromStr for Env {
+    type Err = Error;
+    /// `dev`/`development` or `prod`/`production`, any case.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "dev" | "development" => Ok(Env::Dev),
+            "prod" | "production" => Ok(Env::Prod),
+            _ => Err(Error::InvalidEnv {
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// How records are printed on the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Console {
+    /// One readable line per record, coloured on a terminal (`NO_COLOR` turns colour off). The default.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors of containers.
+    Json,
+    /// Nothing on the console.
+    Off,
+}
+
+impl std::str::FromStr for Console {
+    type Err = Error;
+    /// `pretty`, `json` or `off`, any case.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pretty" => Ok(Console::Pretty),
+            "json" => Ok(Console::Json),
+            "off" | "none" => Ok(Console::Off),
+            _ => Err(Error::InvalidConsole {
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The API token. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ApiToken(pub(crate) String);
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+/// A console destination shared with the logger.
+pub(crate) type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// Everything [`init`](crate::init) needs. Build it with [`Config::new`] or [`Config::from_env`] and the
+/// builder methods; `Debug` shows every setting except the token.
+///
+/// ```
+/// use std::time::Duration;
+/// use logiscout_core::{Config, Console, Env};
+///
+/// let config = Config::new("checkout")
+///     .api_token("lgs_secret")
+///     .env(Env::Prod)
+///     .endpoint("https://ingest.example.com/ingest")
+///     .console(Console::Json)
+///     .filter("info,hyper=warn")
+///     .max_batch_logs(500)
+///     .max_batch_wait(Duration::from_secs(10));
+/// let shown = format!("{config:?}");
+/// assert!(shown.contains("checkout"));
+/// assert!(!shown.contains("lgs_secret"));
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) service_name: String,
+    pub(crate) api_token: Option<ApiToken>,
+    pub(crate) env: Env,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) console: Console,
+    pub(crate) console_writer: Option<SharedWriter>,
+    pub(crate) filter: Option<String>,
+    pub(crate) read_rust_log: bool,
+    pub(crate) allow_insecure_http: bool,
+    pub(crate) max_string_bytes: usize,
+    pub(crate) max_batch_logs: usize,
+    pub(crate) max_batch_wait: Duration,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) max_queue_logs: usize,
+    pub(crate) max_buffer_bytes: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) retry_base: Duration,
+    pub(crate) retry_max_delay: Duration,
+    pub(crate) retry_give_up: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) gzip: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("service_name", &self.service_name)
+            .field("api_token", &self.api_token)
+            .field("env", &self.env)
+            .field("endpoint", &self.endpoint)
+            .field("console", &self.console)
+            .field(
+                "console_writer",
+                &self.console_writer.as_ref().map(|_| "<custom>"),
+            )
+            .field("filter", &self.filter)
+            .field("read_rust_log", &self.read_rust_log)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("max_string_bytes", &self.max_string_bytes)
+            .field("max_batch_logs", &self.max_batch_logs)
+            .field("max_batch_wait", &self.max_batch_wait)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("max_queue_logs", &self.max_queue_logs)
+            .field("max_buffer_bytes", &self.max_buffer_bytes)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry_base", &self.retry_base)
+            .field("retry_max_delay", &self.retry_max_delay)
+            .field("retry_give_up", &self.retry_give_up)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("gzip", &self.gzip)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    /// A console logger in `Env::Dev`, named after the executable. `init(Config::default())` is the plain
+    /// console logger: no token, no network.
+    fn default() -> Self {
+        let name = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "rust-service".to_owned());
+        Config::new(name)
+    }
+}
+
+impl Config {
+    /// A configuration for the service `service_name` (sent with every batch), in `Env::Dev`.
+    pub fn new(service_name: impl Into<String>) -> Self {
+        Config {
+            service_name: service_name.into(),
+            api_token: None,
+            env: Env::Dev,
+            endpoint: None,
+            console: Console::Pretty,
+            console_writer: None,
+            filter: None,
+            read_rust_log: true,
+            allow_insecure_http: false,
+            max_string_bytes: DEFAULT_MAX_STRING_BYTES,
+            max_batch_logs: 200,
+            max_batch_wait: Duration::from_secs(30),
+            max_batch_bytes: 4 << 20,
+            max_queue_logs: 20_000,
+            max_buffer_bytes: 32 << 20,
+            max_in_flight: 16,
+            request_timeout: Duration::from_secs(10),
+            retry_base: Duration::from_millis(500),
+            retry_max_delay: Duration::from_secs(30),
+            retry_give_up: Duration::from_secs(600),
+            max_retry_after: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(5),
+            gzip: false,
+        }
+    }
+
+    /// A configuration from the environment:
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `LOGISCOUT_SERVICE_NAME` | service name (default: the executable's name) |
+    /// | `LOGISCOUT_API_TOKEN` | API token |
+    /// | `LOGISCOUT_ENV` | `dev` or `prod` |
+    /// | `LOGISCOUT_ENDPOINT` | ingest URL |
+    /// | `LOGISCOUT_CONSOLE` | `pretty`, `json` or `off` |
+    ///
+    /// Builder methods called afterwards override these. `RUST_LOG` is read by [`init`](crate::init).
+    ///
+    /// # Errors
+    /// [`Error::InvalidEnv`] or [`Error::InvalidConsole`] for values it does not know.
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config = match var("LOGISCOUT_SERVICE_NAME") {
+            Some(name) => Config::new(name),
+            None => Config::default(),
+        };
+        if let Some(token) = var("LOGISCOUT_API_TOKEN") {
+            config = config.api_token(token);
+        }
+        if let Some(env) = var("LOGISCOUT_ENV") {
+            config = config.env(env.parse()?);
+        }
+        if let Some(endpoint) = var("LOGISCOUT_ENDPOINT") {
+            config = config.endpoint(endpoint);
+        }
+        if let Some(console) = var("LOGISCOUT_CONSOLE") {
+            config = config.console(console.parse()?);
+        }
+        Ok(config)
+    }
+
+    /// Sets the service name.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// The API token for the ingest endpoint (platform tokens start with `lgs_`). Needed in `Env::Prod`.
+    pub fn api_token(mut self, token: impl Into<String>) -> Self {
+        self.api_token = Some(ApiToken(token.into()));
+        self
+    }
+
+    /// `Env::Dev` (console only, the default) or `Env::Prod` (console and shipping).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The ingest endpoint URL, e.g. `https://ingest.example.com/ingest`. Needed in `Env::Prod`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// The console format (default [`Console::Pretty`]).
+    pub fn console(mut self, console: Console) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// Writes console output to `writer` instead of standard error (no colour). Each record is one
+    /// `write_all` of one whole line.
+    pub fn console_writer(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.console_writer = Some(Arc::new(Mutex::new(Box::new(writer))));
+        self
+    }
+
+    /// Level filter directives in `RUST_LOG` syntax, e.g. `"info,my_crate::db=debug,hyper=warn"`.
+    /// Default `info`. `RUST_LOG`, when set, overrides them (see [`Config::read_rust_log`]).
+    pub fn filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// Whether `RUST_LOG` overrides [`Config::filter`] (default `true`).
+    pub fn read_rust_log(mut self, read: bool) -> Self {
+        self.read_rust_log = read;
+        self
+    }
+
+    /// Allows `http://` endpoints on hosts other than loopback (default `false`: the token would travel in
+    /// clear text).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The longest message or string value, in bytes, before it is cut with a `…[truncated N bytes]` marker
+    /// (default 32 KiB; at least 64).
+    pub fn max_string_bytes(mut self, bytes: usize) -> Self {
+        self.max_string_bytes = bytes;
+        self
+    }
+
+    /// A batch goes out when this many logs are waiting (default 200, at least 1).
+    pub fn max_batch_logs(mut self, logs: usize) -> Self {
+        self.max_batch_logs = logs;
+        self
+    }
+
+    /// A batch goes out when its oldest log has waited this long (default 30 s, at least 1 ms).
+    pub fn max_batch_wait(mut self, wait: Duration) -> Self {
+        self.max_batch_wait = wait;
+        self
+    }
+
+    /// The largest request body, in bytes (default 4 MiB, at least 4 KiB). Checked before sending: a
+    /// batch is cut to fit, never sent too large.
+    pub fn max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// How many records the hand-off queue holds between the application and the worker (default 20,000).
+    /// When full, new records are dropped and counted; the application never waits.
+    pub fn max_queue_logs(mut self, logs: usize) -> Self {
+        self.max_queue_logs = logs;
+        self
+    }
+
+    /// The memory, in bytes of encoded records, that logs waiting to be delivered may hold in all (queue,
+    /// batches being built, batches in flight or retrying; default 32 MiB). Past it, new records are dropped
+    /// and counted.
+    pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffer_bytes = bytes;
+        self
+    }
+
+    /// How many batches may be in flight (or waiting to retry) at once (default 16).
+    pub fn max_in_flight(mut self, batches: usize) -> Self {
+        self.max_in_flight = batches;
+        self
+    }
+
+    /// The timeout of one POST, from connect to the response's end (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Retry backoff: the wait before retry *n* is random in `0..=min(max_delay, base * 2^n)` (full jitter;
+    /// defaults 500 ms and 30 s). A batch is given up on (dropped and counted) when retrying it would take
+    /// longer than `give_up` since its first attempt (default 10 min).
+    pub fn retry(mut self, base: Duration, max_delay: Duration, give_up: Duration) -> Self {
+        self.retry_base = base;
+        self.retry_max_delay = max_delay;
+        self.retry_give_up = give_up;
+        self
+    }
+
+    /// The longest `Retry-After` honoured (default 60 s); longer requests are cut to this.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
+    /// How long dropping the [`Guard`](crate::Guard) waits for undelivered logs (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sends bodies gzip-compressed with `Content-Encoding: gzip` (default off: the platform must accept
+    /// it).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on;
+        self
+    }
+
+    /// The level filter this configuration gives, with `RUST_LOG` applied when allowed.
+    pub(crate) fn build_filter(&self) -> Result<env_filter::Filter, Error> {
+        let mut builder = env_filter::Builder::new();
+        let from_env = if self.read_rust_log {
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        } else {
+            None
+        };
+        let (origin, directives) = match (&from_env, &self.filter) {
+            (Some(env), _) => ("RUST_LOG", env.as_str()),
+            (None, Some(own)) => ("Config::filter", own.as_str()),
+            (None, None) => ("default", "info"),
+        };
+        builder
+            .try_parse(directives)
+            .map_err(|e| Error::InvalidFilter {
+                origin,
+                reason: e.to_string(),
+            })?;
+        Ok(builder.build())
+    }
+
+    /// Checks everything `init` needs; returns the parsed endpoint in `Env::Prod`.
+    pub(crate) fn validate(&self) -> Result<Option<url::Url>, Error> {
+        if self.service_name.trim().is_empty() {
+            return Err(invalid("service_name", "must not be empty"));
+        }
+        if self.max_string_bytes < 64 {
+            return Err(invalid("max_string_bytes", "must be at least 64"));
+        }
+        if self.max_batch_logs == 0 {
+            return Err(invalid("max_batch_logs", "must be at least 1"));
+        }
+        if self.max_batch_wait < Duration::from_millis(1) {
+            return Err(invalid("max_batch_wait", "must be at least 1 ms"));
+        }
+        if self.max_batch_bytes < 4096 {
+            return Err(invalid("max_batch_bytes", "must be at least 4096"));
+        }
+        if self.max_queue_logs < 2 {
+            return Err(invalid("max_queue_logs", "must be at least 2"));
+        }
+        if self.max_buffer_bytes < self.max_batch_bytes.min(1 << 20) {
+            return Err(invalid(
+                "max_buffer_bytes",
+                "must be at least max_batch_bytes or 1 MiB, whichever is smaller",
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(invalid("max_in_flight", "must be at least 1"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(invalid("request_timeout", "must be more than zero"));
+        }
+        if self.retry_base.is_zero() || self.retry_max_delay < self.retry_base {
+            return Err(invalid(
+                "retry",
+                "base must be more than zero and max_delay at least base",
+            ));
+        }
+        if self.env == Env::Dev {
+            return Ok(None);
+        }
+        match &self.api_token {
+            Some(t) if !t.0.trim().is_empty() => {}
+            _ => return Err(Error::MissingApiToken),
+        }
+        let endpoint = self.endpoint.as_deref().ok_or(Error::MissingEndpoint)?;
+        check_endpoint(endpoint, self.allow_insecure_http).map(Some)
+    }
+}
+
+pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidSetting {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// Parses the endpoint and refuses plain http to anything but loopback unless allowed.
+pub(crate) fn check_endpoint(endpoint: &str, allow_insecure_http: bool) -> Result<url::Url, Error> {
+    let url = url::Url::parse(endpoint.trim()).map_err(|e| Error::InvalidEndpoint {
+        reason: e.to_string(),
+    })?;
+    let host = match url.host_str() {
+        Some(h) if !h.is_empty() => h.to_owned(),
+        _ => {
+            return Err(Error::InvalidEndpoint {
+                reason: "the URL has no host".into(),
+            })
+        }
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_insecure_http || is_loopback(&host) => Ok(url),
+        "http" => Err(Error::InsecureEndpoint { host }),
+        other => Err(Error::InvalidEndpoint {
+            reason: format!("scheme {other:?} is not http or https"),
+        }),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prod() -> Config {
+        Config::new("svc")
+            .env(Env::Prod)
+            .api_token("lgs_topsecret")
+            .endpoint("https://ingest.example.com/ingest")
+    }
+
+    #[test]
+    fn dev_needs_nothing() {
+        assert!(Config::new("svc").validate().unwrap().is_none());
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn prod_needs_a_token_and_an_endpoint() {
+        assert!(matches!(
+            Config::new("s").env(Env::Prod).validate(),
+            Err(Error::MissingApiToken)
+        ));
+        assert!(matches!(
+            Config::new("s").env(Env::Prod).api_token("  ").validate(),
+            Err(Error::MissingApiToken)
+        ));
+        assert!(matches!(
+            Config::new("s").env(Env::Prod).api_token("t").validate(),
+            Err(Error::MissingEndpoint)
+        ));
+        assert_eq!(
+            prod().validate().unwrap().unwrap().as_str(),
+            "https://ingest.example.com/ingest"
+        );
+    }
+
+    #[test]
+    fn plain_http_is_only_for_loopback_unless_allowed() {
+        for ok in [
+            "http://127.0.0.1:4318/ingest",
+            "http://localhost/ingest",
+            "http://[::1]:80/",
+            "http://127.8.9.10/x",
+        ] {
+            assert!(prod().endpoint(ok).validate().is_ok(), "{ok}");
+        }
+        let err = prod()
+            .endpoint("http://ingest.example.com/ingest")
+            .validate()
+            .unwrap_err();
+        assert!(matches!(&err, Error::InsecureEndpoint { host } if host == "ingest.example.com"));
+        assert!(err.to_string().contains("allow_insecure_http"));
+        assert!(prod()
+            .endpoint("http://10.0.0.1/ingest")
+            .allow_insecure_http(true)
+            .validate()
+            .is_ok());
+        assert!(matches!(
+            prod().endpoint("ftp://x/ingest").validate(),
+            Err(Error::InvalidEndpoint { .. })
+        ));
+        assert!(matches!(
+            prod().endpoint("not a url").validate(),
+            Err(Error::InvalidEndpoint { .. })
+        ));
+    }
+
+    #[test]
+    fn settings_are_range_checked() {
+        assert!(Config::new(" ").validate().is_err());
+        assert!(Config::new("s").max_batch_logs(0).validate().is_err());
+        assert!(Config::new("s")
+            .max_batch_wait(Duration::ZERO)
+            .validate()
+            .is_err());
+        assert!(Config::new("s").max_string_bytes(10).validate().is_err());
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_token() {
+        let config = prod().endpoint("http://evil.example.com/x");
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("topsecret"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+        let err = config.validate().unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn names_parse() {
+        assert_eq!("PROD".parse::<Env>().unwrap(), Env::Prod);
+        assert_eq!("development".parse::<Env>().unwrap(), Env::Dev);
+        assert!(matches!(
+            "staging".parse::<Env>(),
+            Err(Error::InvalidEnv { .. })
+        ));
+        assert_eq!("json".parse::<Console>().unwrap(), Console::Json);
+        assert!("fancy".parse::<Console>().is_err());
+    }
+
+    #[test]
+    fn filters_parse_and_bad_ones_are_reported() {
+        let f = Config::new("s")
+            .read_rust_log(false)
+            .filter("warn,my_crate=debug")
+            .build_filter()
+            .unwrap();
+        assert_eq!(f.filter(), log::LevelFilter::Debug);
+        let f = Config::new("s")
+            .read_rust_log(false)
+            .build_filter()
+            .unwrap();
+        assert_eq!(f.filter(), log::LevelFilter::Info);
+        let err = Config::new("s")
+            .read_rust_log(false)
+            .filter("info,a=loud")
+            .build_filter()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidFilter {
+                origin: "Config::filter",
+                ..
+            }
+        ));
+    }
+}

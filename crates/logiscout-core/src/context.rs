@@ -1,0 +1,581 @@
+//! Correlation context: which request (or job) the current code is working for.
+//!
+//! Every log record made while a context is current carries its [`CorrelationId`]: the console shows it and
+//! the ingest payload groups records by it. A context is current
+//!
+//! * inside [`scope`]: for every poll of the wrapped future, on whatever thread polls it, so it survives
+//!   `.await` points on a multi-thread runtime;
+//! * inside [`sync_scope`]: for the duration of a closure on this thread (blocking code, `spawn_blocking`,
+//!   plain threads).
+//!
+//! Spawned tasks do not inherit a context by themselves (tokio cannot know about it); wrap them with
+//! [`FutureExt::in_current_scope`]:
+//!
+//! ```
+//! use logiscout_core::correlation::{self, CorrelationId, FutureExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let id = CorrelationId::new("job-42");
+//! correlation::scope(id, async {
+//!     assert_eq!(correlation::current().unwrap().as_str(), "job-42");
+//!     let child = tokio::spawn(
+//!         async { correlation::current().map(|id| id.to_string()) }.in_current_scope(),
+//!     );
+//!     assert_eq!(child.await.unwrap().as_deref(), Some("job-42"));
+//! })
+//! .await;
+//! assert!(correlation::current().is_none());
+//! # }
+//! ```
+//!
+//! The mechanism is the one `tracing` uses for spans: the scope future installs its context in a
+//! thread-local for the length of each `poll` and restores the previous one afterwards, so nesting works and
+//! nothing leaks between tasks that share a worker thread.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Instant, SystemTime};
+
+/// The longest correlation ID accepted, in bytes (the wire format's limit).
+pub const MAX_CORRELATION_ID_LEN: usize = 128;
+
+/// A correlation ID: the key that ties together every record of one request or job.
+///
+/// Cheap to clone (a reference-counted string).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CorrelationId(Arc<str>);
+
+impl CorrelationId {
+    /// Wraps a trusted value (one your own code made), without checking its characters.
+    ///
+    /// The wire format needs 1 to 128 bytes: an empty value is replaced by a generated ID and a longer one is
+    /// cut at the last character boundary within 128 bytes. For values from outside (headers, messages), use
+    /// [`CorrelationId::parse`].
+    ///
+    /// ```
+    /// let id = logiscout_core::correlation::CorrelationId::new("order-7");
+    /// assert_eq!(id.as_str(), "order-7");
+    /// ```
+    pub fn new(id: impl Into<String>) -> Self {
+        let mut id = id.into();
+        if id.is_empty() {
+            return Self::generate();
+        }
+        if id.len() > MAX_CORRELATION_ID_LEN {
+            let mut cut = MAX_CORRELATION_ID_LEN;
+            while !id.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            id.truncate(cut);
+        }
+        CorrelationId(Arc::from(id))
+    }
+
+    /// Validates an untrusted value: 1 to 128 bytes of `A-Z a-z 0-9 . _ : -`.
+    ///
+    /// ```
+    /// use logiscout_core::correlation::CorrelationId;
+    /// assert!(CorrelationId::parse("req-1:a.b_c").is_ok());
+    /// assert!(CorrelationId::parse("evil\r\nSet-Cookie: x").is_err());
+    /// assert!(CorrelationId::parse("").is_err());
+    /// ```
+    pub fn parse(value: &str) -> Result<Self, InvalidCorrelationId> {
+        Self::parse_bytes(value.as_bytes())
+    }
+
+    /// Like [`CorrelationId::parse`], for raw bytes (a header value that may not even be UTF-8).
+    pub fn parse_bytes(value: &[u8]) -> Result<Self, InvalidCorrelationId> {
+        if value.is_empty() {
+            return Err(InvalidCorrelationId::Empty);
+        }
+        if value.len() > MAX_CORRELATION_ID_LEN {
+            return Err(InvalidCorrelationId::TooLong { len: value.len() });
+        }
+        if let Some(pos) = value.iter().position(|&b| !is_id_byte(b)) {
+            return Err(InvalidCorrelationId::InvalidByte { position: pos });
+        }
+        // Only ASCII passed the check above, so this cannot fail.
+        match std::str::from_utf8(value) {
+            Ok(s) => Ok(CorrelationId(Arc::from(s))),
+            Err(_) => Err(InvalidCorrelationId::InvalidByte { position: 0 }),
+        }
+    }
+
+    /// A new random ID (a UUID v4, 36 characters).
+    ///
+    /// ```
+    /// use logiscout_core::correlation::CorrelationId;
+    /// assert_ne!(CorrelationId::generate(), CorrelationId::generate());
+    /// ```
+    pub fn generate() -> Self {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        CorrelationId(Arc::from(&*s))
+    }
+
+    /// The ID as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CorrelationId").field(&&*self.0).finish()
+    }
+}
+
+impl AsRef<str> for CorrelationId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for CorrelationId {
+    type Err = InvalidCorrelationId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Why an untrusted correlation ID was refused. Its `Display` never repeats the value itself, so it is safe
+/// to log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidCorrelationId {
+    /// The value was empty.
+    #[error("correlation id is empty")]
+    Empty,
+    /// The value was longer than [`MAX_CORRELATION_ID_LEN`] bytes.
+    #[error("correlation id is {len} bytes long; at most {MAX_CORRELATION_ID_LEN} are allowed")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The value held a byte outside `A-Z a-z 0-9 . _ : -`.
+    #[error("correlation id has a byte outside [A-Za-z0-9._:-] at position {position}")]
+    InvalidByte {
+        /// Where the first such byte is.
+        position: usize,
+    },
+}
+
+/// What the middleware knows about the request being served.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RequestInfo {
+    /// The HTTP method, e.g. `GET`.
+    pub method: String,
+    /// The path, without query string or fragment.
+    pub path: String,
+    /// Wall-clock start, for the payload's `startedAt`.
+    pub started_at: SystemTime,
+    /// Monotonic start, for the duration.
+    pub started: Instant,
+    /// Ship this request's payload even when it logged nothing (access-log style).
+    pub record_always: bool,
+}
+
+impl RequestInfo {
+    /// Request info starting now. A query string or fragment in `path` is removed (it may hold secrets).
+    pub fn new(method: impl Into<String>, path: &str) -> Self {
+        let end = path.find(['?', '#']).unwrap_or(path.len());
+        RequestInfo {
+            method: method.into(),
+            path: path[..end].to_owned(),
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            record_always: false,
+        }
+    }
+
+    /// Ships this request's payload even when it logged nothing.
+    pub fn record_always(mut self, yes: bool) -> Self {
+        self.record_always = yes;
+        self
+    }
+}
+
+/// A correlation context: a [`CorrelationId`] and, inside a request, what is known about that request.
+///
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Context {
+    id: CorrelationId,
+    request: Option<Arc<RequestInfo>>,
+}
+
+impl Context {
+    /// A context for `id`, not tied to a request (a background job, a batch run).
+    pub fn new(id: CorrelationId) -> Self {
+        Context { id, request: None }
+    }
+
+    /// Attaches request info (done by the middleware).
+    pub fn with_request(mut self, request: RequestInfo) -> Self {
+        self.request = Some(Arc::new(request));
+        self
+    }
+
+    /// The correlation ID.
+    pub fn correlation_id(&self) -> &CorrelationId {
+        &self.id
+    }
+
+    /// The request being served, if any.
+    pub fn request(&self) -> Option<&RequestInfo> {
+        self.request.as_deref()
+    }
+}
+
+impl From<CorrelationId> for Context {
+    fn from(id: CorrelationId) -> Self {
+        Context::new(id)
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// The current correlation ID, if code runs inside a [`scope`] or [`sync_scope`].
+pub fn current() -> Option<CorrelationId> {
+    with_current(|ctx| ctx.map(|c| c.id.clone()))
+}
+
+/// The current context (ID and request info), if any.
+pub fn current_context() -> Option<Context> {
+    with_current(|ctx| ctx.cloned())
+}
+
+/// Calls `f` with the current context without cloning it. Never panics: during thread teardown, or when
+/// called re-entrantly while the context is being swapped, `f` sees `None`.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
+    let mut f = Some(f);
+    let out = CURRENT.try_with(|cell| match cell.try_borrow() {
+        Ok(ctx) => (f.take().expect("called once"))(ctx.as_ref()),
+        Err(_) => (f.take().expect("called once"))(None),
+    });
+    match out {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called when try_with failed"))(None),
+    }
+}
+
+/// Installs `ctx` in this thread's slot and returns the previous one. `None` when the thread is being torn
+/// down (then nothing is installed).
+fn swap_current(ctx: Option<Context>) -> Option<Context> {
+    CURRENT
+        .try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => std::mem::replace(&mut *slot, ctx),
+            Err(_) => None,
+        })
+        .unwrap_or(None)
+}
+
+/// Restores the previous context when dropped, also during a panic.
+struct Restore(Option<Option<Context>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(prev) = self.0.take() {
+            swap_current(prev);
+        }
+    }
+}
+
+/// Runs `f` with `ctx` (a [`CorrelationId`] or a [`Context`]) current on this thread.
+///
+/// For synchronous code: a blocking task, a thread, a `web::block` closure.
+///
+/// ```
+/// use logiscout_core::correlation::{self, CorrelationId};
+///
+/// let id = CorrelationId::new("import-2026-11-25");
+/// let seen = correlation::sync_scope(id, || correlation::current());
+/// assert_eq!(seen.unwrap().as_str(), "import-2026-11-25");
+/// assert!(correlation::current().is_none());
+/// ```
+pub fn sync_scope<R>(ctx: impl Into<Context>, f: impl FnOnce() -> R) -> R {
+    let _restore = Restore(Some(swap_current(Some(ctx.into()))));
+    f()
+}
+
+/// Wraps `fut` so that `ctx` (a [`CorrelationId`] or a [`Context`]) is current whenever it runs.
+///
+/// ```
+/// use logiscout_core::correlation::{self, CorrelationId};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let seen = correlation::scope(CorrelationId::new("req-1"), async {
+///     tokio::task::yield_now().await;
+///     correlation::current()
+/// })
+/// .await;
+/// assert_eq!(seen.unwrap().as_str(), "req-1");
+/// # }
+/// ```
+pub fn scope<F: Future>(ctx: impl Into<Context>, fut: F) -> Scoped<F> {
+    Scoped::new(Some(ctx.into()), fut)
+}
+
+pin_project_lite::pin_project! {
+    /// A future (or the poll of anything else, see [`Scoped::enter`]) that runs inside a correlation context.
+    ///
+    /// Made by [`scope`] and [`FutureExt`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Scoped<F> {
+        ctx: Option<Context>,
+        #[pin]
+        inner: Option<F>,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Drop the inner future inside the context too: its destructors may log.
+            let mut this = this.project();
+            if this.inner.is_some() {
+                let _restore = Restore(Some(swap_current(this.ctx.clone())));
+                this.inner.set(None);
+            }
+        }
+    }
+}
+
+impl<F> Scoped<F> {
+    /// Wraps `inner` in `ctx` (`None`: explicitly no context).
+    pub fn new(ctx: Option<Context>, inner: F) -> Self {
+        Scoped {
+            ctx,
+            inner: Some(inner),
+        }
+    }
+
+    /// The context this wrapper installs.
+    pub fn context(&self) -> Option<&Context> {
+        self.ctx.as_ref()
+    }
+
+    /// Runs `f` with this wrapper's context current and the inner value pinned: how a middleware polls a
+    /// response body (or any other poll-based type) inside the scope.
+    pub fn enter<R>(self: Pin<&mut Self>, f: impl FnOnce(Pin<&mut F>) -> R) -> R {
+        let this = self.project();
+        let _restore = Restore(Some(swap_current(this.ctx.clone())));
+        match this.inner.as_pin_mut() {
+            Some(inner) => f(inner),
+            // Only reachable after drop started; keep it panic-free anyway.
+            None => unreachable_inner(),
+        }
+    }
+
+    /// The wrapped value.
+    pub fn get_ref(&self) -> Option<&F> {
+        self.inner.as_ref()
+    }
+}
+
+#[cold]
+fn unreachable_inner() -> ! {
+    // `inner` is only taken in `PinnedDrop`, after which no method can run. A panic here would be a bug in
+    // this module, not something an application can trigger.
+    unreachable!("Scoped used after drop")
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        self.enter(|inner| inner.poll(cx))
+    }
+}
+
+/// Carries correlation context into futures that run elsewhere (`tokio::spawn`, `JoinSet`, executors).
+pub trait FutureExt: Future + Sized {
+    /// Runs this future inside the context that is current *now*, at the call site.
+    ///
+    /// ```
+    /// use logiscout_core::correlation::{self, CorrelationId, FutureExt};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// correlation::scope(CorrelationId::new("parent"), async {
+    ///     let id = tokio::spawn(async { correlation::current() }.in_current_scope());
+    ///     assert_eq!(id.await.unwrap().unwrap().as_str(), "parent");
+    /// })
+    /// .await;
+    /// # }
+    /// ```
+    fn in_current_scope(self) -> Scoped<Self> {
+        Scoped::new(current_context(), self)
+    }
+
+    /// Runs this future inside `ctx`.
+    fn in_scope(self, ctx: impl Into<Context>) -> Scoped<Self> {
+        Scoped::new(Some(ctx.into()), self)
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_the_allowed_alphabet() {
+        let ok = "AZaz09._:-";
+        assert_eq!(CorrelationId::parse(ok).unwrap().as_str(), ok);
+        let max = "a".repeat(MAX_CORRELATION_ID_LEN);
+        assert!(CorrelationId::parse(&max).is_ok());
+    }
+
+    #[test]
+    fn parse_refuses_bad_values_without_echoing_them() {
+        let cases: &[(&[u8], InvalidCorrelationId)] = &[
+            (b"", InvalidCorrelationId::Empty),
+            (&[b'a'; 129], InvalidCorrelationId::TooLong { len: 129 }),
+            (b"a\r\nb", InvalidCorrelationId::InvalidByte { position: 1 }),
+            (b"a b", InvalidCorrelationId::InvalidByte { position: 1 }),
+            (
+                "é".as_bytes(),
+                InvalidCorrelationId::InvalidByte { position: 0 },
+            ),
+            (
+                &[0xff, 0xfe],
+                InvalidCorrelationId::InvalidByte { position: 0 },
+            ),
+            (b"x\"y", InvalidCorrelationId::InvalidByte { position: 1 }),
+        ];
+        for (input, want) in cases {
+            let err = CorrelationId::parse_bytes(input).unwrap_err();
+            assert_eq!(&err, want, "input {input:?}");
+            let shown = err.to_string();
+            assert!(!shown.contains('\r') && !shown.contains('"'), "{shown}");
+        }
+    }
+
+    #[test]
+    fn new_clamps_to_the_wire_limits() {
+        let long = "é".repeat(100); // 200 bytes
+        let id = CorrelationId::new(long);
+        assert!(id.as_str().len() <= MAX_CORRELATION_ID_LEN);
+        assert_eq!(id.as_str().len(), 128);
+        let empty = CorrelationId::new("");
+        assert_eq!(empty.as_str().len(), 36);
+    }
+
+    #[test]
+    fn request_info_drops_the_query_string() {
+        assert_eq!(RequestInfo::new("GET", "/a/b?token=x").path, "/a/b");
+        assert_eq!(RequestInfo::new("GET", "/a#frag").path, "/a");
+        assert_eq!(RequestInfo::new("GET", "/plain").path, "/plain");
+    }
+
+    #[test]
+    fn sync_scopes_nest_and_restore_after_a_panic() {
+        sync_scope(CorrelationId::new("outer"), || {
+            assert_eq!(current().unwrap().as_str(), "outer");
+            sync_scope(CorrelationId::new("inner"), || {
+                assert_eq!(current().unwrap().as_str(), "inner");
+            });
+            assert_eq!(current().unwrap().as_str(), "outer");
+            let r = std::panic::catch_unwind(|| {
+                sync_scope(CorrelationId::new("boom"), || panic!("test panic"))
+            });
+            assert!(r.is_err());
+            assert_eq!(current().unwrap().as_str(), "outer");
+        });
+        assert!(current().is_none());
+    }
+
+    #[test]
+    fn an_async_scope_inside_a_sync_scope_wins_while_polled() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        sync_scope(CorrelationId::new("job"), || {
+            let seen = rt.block_on(scope(CorrelationId::new("req"), async { current() }));
+            assert_eq!(seen.unwrap().as_str(), "req");
+            assert_eq!(current().unwrap().as_str(), "job");
+        });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn context_survives_awaits_across_threads_and_does_not_leak() {
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let id = CorrelationId::new(format!("task-{i}"));
+            tasks.push(tokio::spawn(scope(id, async move {
+                for _ in 0..20 {
+                    tokio::task::yield_now().await;
+                    assert_eq!(current().unwrap().as_str(), format!("task-{i}"));
+                }
+            })));
+            tokio::task::yield_now().await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(current().is_none());
+    }
+
+    #[tokio::test]
+    async fn spawned_tasks_inherit_only_with_the_extension() {
+        scope(CorrelationId::new("parent"), async {
+            let without = tokio::spawn(async { current() }).await.unwrap();
+            assert!(without.is_none());
+            let with = tokio::spawn(async { current() }.in_current_scope())
+                .await
+                .unwrap();
+            assert_eq!(with.unwrap().as_str(), "parent");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn spawn_blocking_keeps_the_id_through_sync_scope() {
+        scope(CorrelationId::new("blocking"), async {
+            let ctx = current_context().unwrap();
+            let seen = tokio::task::spawn_blocking(move || sync_scope(ctx, current))
+                .await
+                .unwrap();
+            assert_eq!(seen.unwrap().as_str(), "blocking");
+        })
+        .await;
+    }
+
+    #[test]
+    fn dropping_a_scoped_future_runs_its_destructors_inside_the_scope() {
+        struct LogOnDrop(std::sync::Arc<std::sync::Mutex<Option<CorrelationId>>>);
+        impl Drop for LogOnDrop {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap() = current();
+            }
+        }
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let guard = LogOnDrop(seen.clone());
+        let fut = scope(CorrelationId::new("dropped"), async move {
+            let _g = guard;
+            std::future::pending::<()>().await;
+        });
+        let mut fut = Box::pin(fut);
+        let waker = std::task::Waker::noop();
+        let mut cx = TaskContext::from_waker(waker);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        drop(fut);
+        assert_eq!(seen.lock().unwrap().as_ref().unwrap().as_str(), "dropped");
+        assert!(current().is_none());
+    }
+}

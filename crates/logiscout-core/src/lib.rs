@@ -1,0 +1,233 @@
+//! The core of [logiscout](https://docs.rs/logiscout): a [`log`] backend that captures key-values, keeps
+//! the correlation ID of the request being served, prints to the console, and in [`Env::Prod`] ships
+//! records in batches to the LogiScout ingest endpoint.
+//!
+//! Most users depend on the `logiscout` crate, which re-exports everything here.
+//!
+//! ```
+//! let _guard = logiscout_core::init(logiscout_core::Config::new("my-service"))?;
+//! log::info!(user_id = 123; "User logged in");
+//! logiscout_core::critical!(order_id = "abc"; "Payment system down");
+//! # Ok::<(), logiscout_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod batch;
+mod bind;
+mod config;
+mod console;
+mod context;
+mod error;
+mod logger;
+mod record;
+mod transport;
+mod worker;
+
+#[cfg(test)]
+mod shipping_tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use bind::BoundLogger;
+pub use config::{Config, Console, Env};
+pub use error::Error;
+pub use record::{FieldValue, WireLevel};
+pub use worker::{FlushReport, Stats};
+
+/// Correlation IDs and the context that carries them through async and sync code.
+pub mod correlation {
+    pub use crate::context::{
+        current, current_context, scope, sync_scope, Context, CorrelationId, FutureExt,
+        InvalidCorrelationId, RequestInfo, Scoped, MAX_CORRELATION_ID_LEN,
+    };
+}
+
+/// For middleware authors: tell the shipper when a request starts and ends, so its payload carries the
+/// request's method, path, status and duration. `logiscout-tower` and `logiscout-actix` call these; other
+/// frameworks can too.
+///
+/// ```
+/// use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let ctx = Context::new(CorrelationId::generate()).with_request(RequestInfo::new("GET", "/users/7?x=1"));
+/// logiscout_core::middleware::request_started(&ctx);
+/// let status = correlation::scope(ctx.clone(), async {
+///     log::info!(user_id = 7; "Fetching user");
+///     200
+/// })
+/// .await;
+/// logiscout_core::middleware::request_finished(&ctx, Some(status));
+/// # }
+/// ```
+pub mod middleware {
+    use crate::context::Context;
+
+    /// Records the start of the request in `ctx` (no-op without request info or outside `Env::Prod`).
+    pub fn request_started(ctx: &Context) {
+        if let Some(shipper) = crate::logger::installed().and_then(|l| l.shipper.get()) {
+            shipper.request_started(ctx);
+        }
+    }
+
+    /// Records the end of the request in `ctx`, with its status (`None` when unknown).
+    pub fn request_finished(ctx: &Context, status: Option<u16>) {
+        if let Some(shipper) = crate::logger::installed().and_then(|l| l.shipper.get()) {
+            shipper.request_finished(ctx, status);
+        }
+    }
+}
+
+/// `logiscout-rust/<version>`: the `User-Agent` and `batch_metadata.sdk`.
+pub const SDK: &str = concat!("logiscout-rust/", env!("CARGO_PKG_VERSION"));
+
+/// Installs logiscout as the `log` backend and, in [`Env::Prod`], starts the shipping worker.
+///
+/// Keep the returned [`Guard`] alive for the life of the program: dropping it flushes what is waiting
+/// (up to [`Config::shutdown_timeout`]) and stops the worker.
+///
+/// `init(Config::default())` is the plain console logger: no token, no network.
+///
+/// # Errors
+/// A logger is already installed; `Env::Prod` without a token or endpoint; an `http://` endpoint on a host
+/// other than loopback without [`Config::allow_insecure_http`]; a filter that does not parse; a setting out
+/// of range. Never panics.
+///
+/// ```
+/// let guard = logiscout_core::init(logiscout_core::Config::new("docs").console(logiscout_core::Console::Off))?;
+/// log::info!(user_id = 123; "User logged in");
+/// // A second backend cannot be installed:
+/// assert!(matches!(
+///     logiscout_core::init(logiscout_core::Config::new("again")),
+///     Err(logiscout_core::Error::AlreadyInitialized)
+/// ));
+/// drop(guard);
+/// # Ok::<(), logiscout_core::Error>(())
+/// ```
+pub fn init(config: Config) -> Result<Guard, Error> {
+    let endpoint = config.validate()?;
+    let transport = match (&endpoint, &config.api_token) {
+        (Some(url), Some(token)) => Some(
+            transport::HttpTransport::new(url.clone(), token, config.request_timeout, config.gzip)
+                .map_err(|reason| Error::InvalidSetting {
+                    setting: "api_token",
+                    reason,
+                })?,
+        ),
+        _ => None,
+    };
+    let logger = logger::install(logger::Logger::new(&config)?)?;
+    if let Some(transport) = transport {
+        let shipper = worker::Shipper::start(worker_settings(&config), Arc::new(transport))
+            .map_err(Error::Worker)?;
+        let _ = logger.shipper.set(shipper);
+    }
+    Ok(Guard { _private: () })
+}
+
+fn worker_settings(config: &Config) -> worker::WorkerSettings {
+    worker::WorkerSettings {
+        service_name: config.service_name.clone(),
+        environment: config.env.as_str(),
+        max_queue_logs: config.max_queue_logs,
+        max_buffer_bytes: config.max_buffer_bytes,
+        max_batch_logs: config.max_batch_logs,
+        max_batch_bytes: config.max_batch_bytes,
+        max_batch_wait: config.max_batch_wait,
+        max_in_flight: config.max_in_flight,
+        retry: transport::RetryPolicy {
+            base: config.retry_base,
+            max_delay: config.retry_max_delay,
+            give_up_after: config.retry_give_up,
+            max_retry_after: config.max_retry_after,
+        },
+        max_string_bytes: config.max_string_bytes,
+        shutdown_timeout: config.shutdown_timeout,
+    }
+}
+
+/// Keeps shipping alive; dropping it flushes and stops the worker (waiting up to
+/// [`Config::shutdown_timeout`]).
+///
+/// After shutdown, records still print on the console but are no longer shipped: they are counted as
+/// dropped.
+#[must_use = "dropping the guard at once stops shipping; keep it alive in main"]
+#[derive(Debug)]
+pub struct Guard {
+    _private: (),
+}
+
+impl Guard {
+    /// Delivers what is waiting, up to `timeout`, stops the worker, and reports what was delivered and
+    /// what was not. One stderr line summarises any undelivered logs.
+    pub fn shutdown(self, timeout: Duration) -> FlushReport {
+        let report = shutdown_installed(timeout);
+        std::mem::forget(self);
+        report
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let timeout = logger::installed()
+            .and_then(|l| l.shipper.get())
+            .map_or(Duration::ZERO, |s| s.shutdown_timeout());
+        shutdown_installed(timeout);
+    }
+}
+
+fn shutdown_installed(timeout: Duration) -> FlushReport {
+    let report = match logger::installed().and_then(|l| l.shipper.get()) {
+        Some(shipper) => shipper.shutdown(timeout),
+        None => FlushReport {
+            complete: true,
+            stats: Stats::default(),
+        },
+    };
+    log::logger().flush();
+    report
+}
+
+/// Waits until every record logged before this call is delivered (or dropped), at most `timeout`.
+///
+/// Blocks the calling thread: from async code, call it in `spawn_blocking`. Without shipping (`Env::Dev`,
+/// no `init`) it returns at once.
+///
+/// ```
+/// use std::time::Duration;
+/// let report = logiscout_core::flush(Duration::from_secs(2));
+/// assert!(report.complete);
+/// ```
+pub fn flush(timeout: Duration) -> FlushReport {
+    let report = match logger::installed().and_then(|l| l.shipper.get()) {
+        Some(shipper) => shipper.flush(timeout),
+        None => FlushReport {
+            complete: true,
+            stats: Stats::default(),
+        },
+    };
+    log::logger().flush();
+    report
+}
+
+/// The shipping counters (all zero in `Env::Dev` or before `init`).
+///
+/// ```
+/// let stats = logiscout_core::stats();
+/// assert_eq!(stats.logs_enqueued, stats.logs_sent + stats.logs_dropped + stats.logs_pending());
+/// ```
+pub fn stats() -> Stats {
+    logger::installed()
+        .and_then(|l| l.shipper.get())
+        .map(|s| s.stats())
+        .unwrap_or_default()
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bind::CriticalGuard;
+    pub use log;
+}

@@ -1,0 +1,125 @@
+//! The `log::Log` implementation: filter → context → console → queue. Thin on purpose: the work happens in
+//! the rooms it calls.
+
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
+
+use log::{Log, Metadata, Record};
+
+use crate::bind::take_critical;
+use crate::config::Config;
+use crate::console::ConsoleSink;
+use crate::context;
+use crate::error::Error;
+use crate::record::{keeps_local, Timestamp, WireLevel};
+use crate::worker::{self, Shipper};
+
+pub(crate) struct Logger {
+    filter: env_filter::Filter,
+    console: ConsoleSink,
+    service: Arc<str>,
+    /// Set right after the logger is installed, in `Env::Prod` only.
+    pub(crate) shipper: OnceLock<Shipper>,
+}
+
+thread_local! {
+    /// How many records this thread is inside of (a `Display` impl that logs nests one level).
+    static DEPTH: Cell<u8> = const { Cell::new(0) };
+}
+
+/// Records nested deeper than this (logging from a value's `Display`, which logs, which…) are dropped.
+const MAX_DEPTH: u8 = 2;
+
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter() -> Option<DepthGuard> {
+        DEPTH
+            .try_with(|d| {
+                let now = d.get();
+                if now >= MAX_DEPTH {
+                    None
+                } else {
+                    d.set(now + 1);
+                    Some(DepthGuard)
+                }
+            })
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+impl Logger {
+    pub(crate) fn new(config: &Config) -> Result<Logger, Error> {
+        Ok(Logger {
+            filter: config.build_filter()?,
+            console: ConsoleSink::new(
+                config.console,
+                config.console_writer.clone(),
+                config.max_string_bytes,
+            ),
+            service: Arc::from(config.service_name.as_str()),
+            shipper: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn max_level(&self) -> log::LevelFilter {
+        self.filter.filter()
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.filter.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        let critical = take_critical();
+        if !self.filter.matches(record) {
+            return;
+        }
+        let Some(_depth) = DepthGuard::enter() else {
+            return;
+        };
+        let level = WireLevel::from_log(record.level(), critical);
+        let ts = Timestamp::now();
+        let correlation = context::current();
+        if self.console.is_on() {
+            self.console
+                .write(record, level, ts, correlation.as_ref(), &self.service);
+        }
+        if let Some(shipper) = self.shipper.get() {
+            // Records from our own worker thread (reqwest, hyper, rustls) are never shipped: no feedback loop.
+            if !worker::on_worker_thread() && !keeps_local(record) {
+                shipper.enqueue(record, level, ts, correlation);
+            }
+        }
+    }
+
+    fn flush(&self) {
+        self.console.flush();
+    }
+}
+
+static LOGGER: OnceLock<&'static Logger> = OnceLock::new();
+
+/// The installed logiscout logger, if `init` succeeded.
+pub(crate) fn installed() -> Option<&'static Logger> {
+    LOGGER.get().copied()
+}
+
+/// Installs `logger` as the `log` backend.
+pub(crate) fn install(logger: Logger) -> Result<&'static Logger, Error> {
+    let max = logger.max_level();
+    let logger: &'static Logger = Box::leak(Box::new(logger));
+    log::set_logger(logger).map_err(|_| Error::AlreadyInitialized)?;
+    log::set_max_level(max);
+    let _ = LOGGER.set(logger);
+    Ok(logger)
+}

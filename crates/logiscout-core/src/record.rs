@@ -1,0 +1,987 @@
+//! Turning a `log::Record` into the wire format's log entry: JSON written straight into one buffer.
+//!
+//! No intermediate `String`s or maps: the message, key-values and error chain stream through `serde_json`
+//! with [`CappedFormatter`], which escapes every string correctly and cuts long ones with a
+//! `…[truncated N bytes]` marker.
+
+use std::fmt;
+use std::io::{self, Write as _};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use log::kv::{self, Key, Source, Value, VisitSource, VisitValue};
+use log::{Level, Record};
+use serde::ser::{Error as _, Serializer};
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter as _};
+
+/// The key that keeps a record on the host (`send = false`).
+pub(crate) const SEND_KEY: &str = "send";
+/// Reserved: the correlation ID lives at payload level, never in metadata.
+pub(crate) const CORRELATION_KEY: &str = "correlation_id";
+
+/// Default cap for the message and each string value, in bytes.
+pub(crate) const DEFAULT_MAX_STRING_BYTES: usize = 32 * 1024;
+
+/// A record's level as the wire names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WireLevel {
+    /// `debug` (also `log::Level::Trace`).
+    Debug,
+    /// `info`.
+    Info,
+    /// `warning`.
+    Warning,
+    /// `error`.
+    Error,
+    /// `critical` (an error-level record made with [`critical!`](crate::critical)).
+    Critical,
+}
+
+impl WireLevel {
+    /// Maps a `log` level; `critical` marks an error-level record made by `critical!`.
+    pub fn from_log(level: Level, critical: bool) -> Self {
+        match level {
+            Level::Error if critical => WireLevel::Critical,
+            Level::Error => WireLevel::Error,
+            Level::Warn => WireLevel::Warning,
+            Level::Info => WireLevel::Info,
+            Level::Debug | Level::Trace => WireLevel::Debug,
+        }
+    }
+
+    /// The wire name: `debug`, `info`, `warning`, `error` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireLevel::Debug => "debug",
+            WireLevel::Info => "info",
+            WireLevel::Warning => "warning",
+            WireLevel::Error => "error",
+            WireLevel::Critical => "critical",
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch (negative before it; never panics).
+pub(crate) fn unix_micros(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+/// An RFC 3339 UTC timestamp with microseconds and `Z`, e.g. `2026-11-25T11:42:47.630157Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Timestamp(pub(crate) i64);
+
+impl Timestamp {
+    /// Now, from the system clock.
+    pub(crate) fn now() -> Self {
+        Timestamp(unix_micros(SystemTime::now()))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match jiff::Timestamp::from_microsecond(self.0) {
+            Ok(ts) => write!(f, "{ts:.6}"),
+            // Outside jiff's range (years beyond ±9999): clamp rather than fail.
+            Err(_) if self.0 < 0 => write!(f, "{:.6}", jiff::Timestamp::MIN),
+            Err(_) => write!(f, "{:.6}", jiff::Timestamp::MAX),
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A `serde_json` formatter that writes compact JSON and cuts every string longer than `cap` bytes, keeping
+/// a valid UTF-8 prefix and appending `…[truncated N bytes]`.
+pub(crate) struct CappedFormatter {
+    cap: usize,
+    written: usize,
+    truncated: usize,
+}
+
+impl CappedFormatter {
+    pub(crate) fn new(cap: usize) -> Self {
+        CappedFormatter {
+            cap,
+            written: 0,
+            truncated: 0,
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for CappedFormatter {
+    fn begin_string<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.written = 0;
+        self.truncated = 0;
+        w.write_all(b"\"")
+    }
+
+    fn end_string<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        if self.truncated > 0 {
+            write!(w, "…[truncated {} bytes]", self.truncated)?;
+        }
+        w.write_all(b"\"")
+    }
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if self.truncated > 0 {
+            self.truncated += fragment.len();
+            return Ok(());
+        }
+        let room = self.cap - self.written;
+        if fragment.len() <= room {
+            self.written += fragment.len();
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut cut = room;
+        while !fragment.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.written = self.cap;
+        self.truncated = fragment.len() - cut;
+        w.write_all(&fragment.as_bytes()[..cut])
+    }
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        char_escape: serde_json::ser::CharEscape,
+    ) -> io::Result<()> {
+        if self.truncated > 0 || self.written >= self.cap {
+            self.truncated += 1;
+            return Ok(());
+        }
+        self.written += 1;
+        serde_json::ser::CompactFormatter.write_char_escape(w, char_escape)
+    }
+}
+
+/// Extra fields of a console JSON line (the wire puts these at payload or batch level instead).
+pub(crate) struct LineExtras<'a> {
+    pub service: &'a str,
+    pub correlation_id: Option<&'a str>,
+}
+
+/// Writes one log entry as a JSON object into `out`.
+///
+/// With `timestamp: None` the `timestamp` field is left out: the shipping worker adds it when it builds the
+/// batch, which keeps clock formatting off the application's thread.
+///
+/// The fixed parts are written as constant bytes and strings are escaped in place (one pass, no
+/// intermediate `String`); only `:serde`, `:?` and `:%` values go through `serde_json`.
+pub(crate) fn encode_entry(
+    out: &mut Vec<u8>,
+    record: &Record<'_>,
+    level: WireLevel,
+    timestamp: Option<Timestamp>,
+    max_string_bytes: usize,
+    extras: Option<&LineExtras<'_>>,
+) -> serde_json::Result<()> {
+    let cap = max_string_bytes;
+    out.push(b'{');
+    if let Some(ts) = timestamp {
+        out.extend_from_slice(b"\"timestamp\":\"");
+        let _ = write!(out, "{ts}");
+        out.extend_from_slice(b"\",");
+    }
+    out.extend_from_slice(b"\"level\":\"");
+    out.extend_from_slice(level.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"message\":");
+    match record.args().as_str() {
+        Some(message) => write_json_str(out, message, cap),
+        None => {
+            let mut s = JsonStr::begin(out, cap);
+            // Writing to a Vec cannot fail; a `Display` impl that errors just ends the message early.
+            let _ = fmt::Write::write_fmt(&mut s, *record.args());
+            s.end();
+        }
+    }
+    out.extend_from_slice(b",\"loggerName\":");
+    write_json_str(out, record.target(), cap);
+    out.extend_from_slice(b",\"metadata\":{");
+    let mut visitor = MetadataWriter {
+        out: &mut *out,
+        cap,
+        first: true,
+        error: None,
+        failed: None,
+    };
+    let _ = record.key_values().visit(&mut visitor);
+    let MetadataWriter { error, failed, .. } = visitor;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    out.extend_from_slice(b"},\"exception\":");
+    match error {
+        None => out.extend_from_slice(b"null"),
+        Some(err) => {
+            out.extend_from_slice(b"{\"traceback\":");
+            let mut s = JsonStr::begin(out, cap);
+            let _ = fmt::Write::write_fmt(&mut s, format_args!("{}", ErrorChain(err)));
+            s.end();
+            out.push(b'}');
+        }
+    }
+    if let Some(extras) = extras {
+        out.extend_from_slice(b",\"service\":");
+        write_json_str(out, extras.service, cap);
+        if let Some(id) = extras.correlation_id {
+            out.extend_from_slice(b",\"correlationId\":");
+            write_json_str(out, id, cap);
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// What each ASCII byte becomes in a JSON string: 0 = itself, `u` = `\u00XX`, else `\` + that byte.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Appends `s` with JSON escaping (no quotes).
+fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if esc == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', esc]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// A JSON string being written: escapes, and cuts at `cap` source bytes (on a character boundary) with
+/// a `…[truncated N bytes]` marker. Implements `fmt::Write`, so formatted messages stream straight in.
+struct JsonStr<'a> {
+    out: &'a mut Vec<u8>,
+    cap: usize,
+    written: usize,
+    truncated: usize,
+}
+
+impl<'a> JsonStr<'a> {
+    fn begin(out: &'a mut Vec<u8>, cap: usize) -> Self {
+        out.push(b'"');
+        JsonStr {
+            out,
+            cap,
+            written: 0,
+            truncated: 0,
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        if self.truncated > 0 {
+            self.truncated += s.len();
+            return;
+        }
+        let room = self.cap - self.written;
+        if s.len() <= room {
+            escape_into(self.out, s);
+            self.written += s.len();
+            return;
+        }
+        let mut cut = room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        escape_into(self.out, &s[..cut]);
+        self.written = self.cap;
+        self.truncated = s.len() - cut;
+    }
+
+    fn end(self) {
+        if self.truncated > 0 {
+            let _ = write!(self.out, "…[truncated {} bytes]", self.truncated);
+        }
+        self.out.push(b'"');
+    }
+}
+
+impl fmt::Write for JsonStr<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s);
+        Ok(())
+    }
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str, cap: usize) {
+    let mut js = JsonStr::begin(out, cap);
+    js.push(s);
+    js.end();
+}
+
+/// Writes the key-values as the members of the `metadata` object and remembers the first `:err` value.
+struct MetadataWriter<'o, 'kvs> {
+    out: &'o mut Vec<u8>,
+    cap: usize,
+    first: bool,
+    error: Option<&'kvs (dyn std::error::Error + 'static)>,
+    failed: Option<serde_json::Error>,
+}
+
+impl<'kvs> VisitSource<'kvs> for MetadataWriter<'_, 'kvs> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), kv::Error> {
+        if is_reserved_key(key.as_str()) {
+            return Ok(());
+        }
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_json_str(self.out, key.as_str(), self.cap);
+        self.out.push(b':');
+        let mut writer = ValueWriter {
+            out: &mut *self.out,
+            cap: self.cap,
+            error: None,
+            failed: None,
+        };
+        let _ = value.visit(&mut writer);
+        let ValueWriter { error, failed, .. } = writer;
+        if let Some(e) = failed {
+            self.failed = Some(e);
+            return Err(kv::Error::msg("metadata encoding failed"));
+        }
+        if self.error.is_none() {
+            self.error = error;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one value with its JSON type.
+struct ValueWriter<'o, 'v> {
+    out: &'o mut Vec<u8>,
+    cap: usize,
+    error: Option<&'v (dyn std::error::Error + 'static)>,
+    failed: Option<serde_json::Error>,
+}
+
+impl<'v> VisitValue<'v> for ValueWriter<'_, 'v> {
+    fn visit_any(&mut self, value: Value<'_>) -> Result<(), kv::Error> {
+        // `:serde`, `:?` and `:%` captures: serde_json with the same string cap.
+        let mut ser =
+            serde_json::Serializer::with_formatter(&mut *self.out, CappedFormatter::new(self.cap));
+        if let Err(e) = value.serialize(&mut ser) {
+            self.failed = Some(e);
+        }
+        Ok(())
+    }
+    fn visit_null(&mut self) -> Result<(), kv::Error> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn visit_u64(&mut self, v: u64) -> Result<(), kv::Error> {
+        let _ = CompactFormatter.write_u64(self.out, v);
+        Ok(())
+    }
+    fn visit_i64(&mut self, v: i64) -> Result<(), kv::Error> {
+        let _ = CompactFormatter.write_i64(self.out, v);
+        Ok(())
+    }
+    fn visit_u128(&mut self, v: u128) -> Result<(), kv::Error> {
+        let _ = CompactFormatter.write_u128(self.out, v);
+        Ok(())
+    }
+    fn visit_i128(&mut self, v: i128) -> Result<(), kv::Error> {
+        let _ = CompactFormatter.write_i128(self.out, v);
+        Ok(())
+    }
+    fn visit_f64(&mut self, v: f64) -> Result<(), kv::Error> {
+        match non_finite_name(v) {
+            Some(name) => write_json_str(self.out, name, self.cap),
+            None => {
+                let _ = CompactFormatter.write_f64(self.out, v);
+            }
+        }
+        Ok(())
+    }
+    fn visit_bool(&mut self, v: bool) -> Result<(), kv::Error> {
+        self.out
+            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
+        Ok(())
+    }
+    fn visit_str(&mut self, v: &str) -> Result<(), kv::Error> {
+        write_json_str(self.out, v, self.cap);
+        Ok(())
+    }
+    fn visit_char(&mut self, v: char) -> Result<(), kv::Error> {
+        write_json_str(self.out, v.encode_utf8(&mut [0; 4]), self.cap);
+        Ok(())
+    }
+    fn visit_error(&mut self, err: &(dyn std::error::Error + 'static)) -> Result<(), kv::Error> {
+        let mut s = JsonStr::begin(self.out, self.cap);
+        let _ = fmt::Write::write_fmt(&mut s, format_args!("{err}"));
+        s.end();
+        Ok(())
+    }
+    fn visit_borrowed_error(
+        &mut self,
+        err: &'v (dyn std::error::Error + 'static),
+    ) -> Result<(), kv::Error> {
+        self.error = Some(err);
+        self.visit_error(err)
+    }
+}
+
+/// True for keys that never appear in metadata.
+pub(crate) fn is_reserved_key(key: &str) -> bool {
+    key == SEND_KEY || key == CORRELATION_KEY
+}
+
+/// Whether the record asks to stay on the host (`send = false`, or `send = "false"`).
+pub(crate) fn keeps_local(record: &Record<'_>) -> bool {
+    match record.key_values().get(Key::from_str(SEND_KEY)) {
+        None => false,
+        Some(v) => match v.to_bool() {
+            Some(b) => !b,
+            None => v.to_borrowed_str() == Some("false"),
+        },
+    }
+}
+
+/// A key-value's value with its JSON type: numbers, bools and strings as themselves, `:serde` values as
+/// nested JSON, `:?`/`:%` as strings, errors as their message, non-finite floats as `"NaN"`/`"inf"`/`"-inf"`.
+pub(crate) struct JsonValue<'a, 'v>(pub &'a Value<'v>);
+
+impl Serialize for JsonValue<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut visitor = ValueVisitor {
+            ser: Some(s),
+            out: None,
+        };
+        let visited = self.0.visit(&mut visitor);
+        match (visitor.out, visited) {
+            (Some(out), _) => out,
+            (None, Err(e)) => Err(S::Error::custom(e)),
+            (None, Ok(())) => Err(S::Error::custom("value produced no output")),
+        }
+    }
+}
+
+struct ValueVisitor<S: Serializer> {
+    ser: Option<S>,
+    out: Option<Result<S::Ok, S::Error>>,
+}
+
+impl<S: Serializer> ValueVisitor<S> {
+    fn emit(&mut self, f: impl FnOnce(S) -> Result<S::Ok, S::Error>) -> Result<(), kv::Error> {
+        if let Some(ser) = self.ser.take() {
+            self.out = Some(f(ser));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn non_finite_name(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "inf" } else { "-inf" })
+    } else {
+        None
+    }
+}
+
+impl<'v, S: Serializer> VisitValue<'v> for ValueVisitor<S> {
+    fn visit_any(&mut self, value: Value<'_>) -> Result<(), kv::Error> {
+        self.emit(|s| value.serialize(s))
+    }
+    fn visit_null(&mut self) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_unit())
+    }
+    fn visit_u64(&mut self, v: u64) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_u64(v))
+    }
+    fn visit_i64(&mut self, v: i64) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_i64(v))
+    }
+    fn visit_u128(&mut self, v: u128) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_u128(v))
+    }
+    fn visit_i128(&mut self, v: i128) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_i128(v))
+    }
+    fn visit_f64(&mut self, v: f64) -> Result<(), kv::Error> {
+        match non_finite_name(v) {
+            Some(name) => self.emit(|s| s.serialize_str(name)),
+            None => self.emit(|s| s.serialize_f64(v)),
+        }
+    }
+    fn visit_bool(&mut self, v: bool) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_bool(v))
+    }
+    fn visit_str(&mut self, v: &str) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_str(v))
+    }
+    fn visit_char(&mut self, v: char) -> Result<(), kv::Error> {
+        self.emit(|s| s.serialize_char(v))
+    }
+    fn visit_error(&mut self, err: &(dyn std::error::Error + 'static)) -> Result<(), kv::Error> {
+        self.emit(|s| s.collect_str(err))
+    }
+    fn visit_borrowed_error(
+        &mut self,
+        err: &'v (dyn std::error::Error + 'static),
+    ) -> Result<(), kv::Error> {
+        self.emit(|s| s.collect_str(err))
+    }
+}
+
+/// The first value captured with `:err` in a record.
+pub(crate) fn find_error<'kvs>(
+    source: &'kvs dyn Source,
+) -> Option<&'kvs (dyn std::error::Error + 'static)> {
+    struct Finder<'kvs>(Option<&'kvs (dyn std::error::Error + 'static)>);
+    impl<'kvs> VisitSource<'kvs> for Finder<'kvs> {
+        fn visit_pair(&mut self, _key: Key<'kvs>, value: Value<'kvs>) -> Result<(), kv::Error> {
+            let _ = value.visit(&mut *self);
+            match self.0 {
+                Some(_) => Err(kv::Error::msg("found")),
+                None => Ok(()),
+            }
+        }
+    }
+    impl<'kvs> VisitValue<'kvs> for Finder<'kvs> {
+        fn visit_any(&mut self, _value: Value<'_>) -> Result<(), kv::Error> {
+            Ok(())
+        }
+        fn visit_borrowed_error(
+            &mut self,
+            err: &'kvs (dyn std::error::Error + 'static),
+        ) -> Result<(), kv::Error> {
+            self.0 = Some(err);
+            Ok(())
+        }
+    }
+    let mut finder = Finder(None);
+    let _ = source.visit(&mut finder);
+    finder.0
+}
+
+/// An error and its `source()` chain, one per line: the payload's `traceback`.
+pub(crate) struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        // Bounded, in case of a cyclic chain.
+        let mut depth = 0;
+        while let Some(err) = next {
+            if depth == 64 {
+                return f.write_str("\ncaused by: …");
+            }
+            write!(f, "\ncaused by: {err}")?;
+            next = err.source();
+            depth += 1;
+        }
+        Ok(())
+    }
+}
+
+/// An owned key-value value, for fields bound with [`bind!`](crate::bind) that outlive the call site.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FieldValue {
+    /// JSON `null`.
+    Null,
+    /// A bool.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A float (non-finite ones are sent as strings).
+    F64(f64),
+    /// A string.
+    Str(String),
+    /// Any JSON value (from a `:serde` capture).
+    Json(serde_json::Value),
+}
+
+impl FieldValue {
+    /// Captures a borrowed `log` value into an owned one, keeping its JSON type.
+    pub fn from_value(value: &Value<'_>) -> Self {
+        struct Capture(Option<FieldValue>);
+        impl<'v> VisitValue<'v> for Capture {
+            fn visit_any(&mut self, value: Value<'_>) -> Result<(), kv::Error> {
+                self.0 = Some(match serde_json::to_value(JsonValue(&value)) {
+                    Ok(serde_json::Value::String(s)) => FieldValue::Str(s),
+                    Ok(v) => FieldValue::Json(v),
+                    Err(_) => FieldValue::Str(value.to_string()),
+                });
+                Ok(())
+            }
+            fn visit_null(&mut self) -> Result<(), kv::Error> {
+                self.0 = Some(FieldValue::Null);
+                Ok(())
+            }
+            fn visit_u64(&mut self, v: u64) -> Result<(), kv::Error> {
+                self.0 = Some(FieldValue::U64(v));
+                Ok(())
+            }
+            fn visit_i64(&mut self, v: i64) -> Result<(), kv::Error> {
+                self.0 = Some(FieldValue::I64(v));
+                Ok(())
+            }
+            fn visit_f64(&mut self, v: f64) -> Result<(), kv::Error> {
+                self.0 = Some(FieldValue::F64(v));
+                Ok(())
+            }
+            fn visit_bool(&mut self, v: bool) -> Result<(), kv::Error> {
+                self.0 = Some(FieldValue::Bool(v));
+                Ok(())
+            }
+            fn visit_str(&mut self, v: &str) -> Result<(), kv::Error> {
+                self.0 = Some(FieldValue::Str(v.to_owned()));
+                Ok(())
+            }
+            fn visit_error(
+                &mut self,
+                err: &(dyn std::error::Error + 'static),
+            ) -> Result<(), kv::Error> {
+                self.0 = Some(FieldValue::Str(err.to_string()));
+                Ok(())
+            }
+        }
+        let mut capture = Capture(None);
+        let _ = value.visit(&mut capture);
+        capture
+            .0
+            .unwrap_or_else(|| FieldValue::Str(value.to_string()))
+    }
+
+    /// Captures a value as nested JSON through `serde` (`:serde` in [`bind!`](crate::bind)).
+    pub fn from_serde<T: Serialize + ?Sized>(value: &T) -> Self {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::String(s)) => FieldValue::Str(s),
+            Ok(v) => FieldValue::Json(v),
+            Err(e) => FieldValue::Str(format!("<serialization failed: {e}>")),
+        }
+    }
+}
+
+impl kv::ToValue for FieldValue {
+    fn to_value(&self) -> Value<'_> {
+        match self {
+            FieldValue::Null => Value::null(),
+            FieldValue::Bool(v) => Value::from(*v),
+            FieldValue::I64(v) => Value::from(*v),
+            FieldValue::U64(v) => Value::from(*v),
+            FieldValue::F64(v) => Value::from(*v),
+            FieldValue::Str(v) => Value::from(v.as_str()),
+            FieldValue::Json(v) => Value::from_serde(v),
+        }
+    }
+}
+
+macro_rules! field_from {
+    ($($t:ty => $variant:ident as $as:ty),* $(,)?) => {$(
+        impl From<$t> for FieldValue {
+            fn from(v: $t) -> Self {
+                FieldValue::$variant(<$as>::from(v))
+            }
+        }
+    )*};
+}
+
+field_from!(
+    bool => Bool as bool,
+    i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 as i64,
+    u8 => U64 as u64, u16 => U64 as u64, u32 => U64 as u64, u64 => U64 as u64,
+    f32 => F64 as f64, f64 => F64 as f64,
+    String => Str as String, &str => Str as String,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use log::kv::ToValue;
+
+    fn encode(record: &Record<'_>, cap: usize) -> serde_json::Value {
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, record, WireLevel::Info, None, cap, None).unwrap();
+        serde_json::from_slice(&buf)
+            .unwrap_or_else(|e| panic!("invalid JSON {e}: {}", String::from_utf8_lossy(&buf)))
+    }
+
+    fn with_kvs(kvs: &[(&str, Value<'_>)], check: impl FnOnce(serde_json::Value)) {
+        let kvs: Vec<(&str, Value<'_>)> = kvs.to_vec();
+        let record = Record::builder()
+            .args(format_args!("msg"))
+            .target("t")
+            .level(Level::Info)
+            .key_values(&kvs)
+            .build();
+        check(encode(&record, DEFAULT_MAX_STRING_BYTES));
+    }
+
+    #[derive(serde::Serialize)]
+    struct Order {
+        id: u32,
+        items: Vec<&'static str>,
+    }
+
+    #[derive(Debug)]
+    struct Outer(Inner);
+    #[derive(Debug)]
+    struct Inner;
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("payment failed")
+        }
+    }
+    impl fmt::Display for Inner {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("connection reset")
+        }
+    }
+    impl std::error::Error for Inner {}
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn key_values_keep_their_json_types() {
+        let order = Order {
+            id: 7,
+            items: vec!["a", "b"],
+        };
+        let point = (1, 2);
+        let table: Vec<(&str, Value<'_>, serde_json::Value)> = vec![
+            ("i", 42i64.to_value(), serde_json::json!(42)),
+            ("neg", (-3i32).to_value(), serde_json::json!(-3)),
+            ("u", u64::MAX.to_value(), serde_json::json!(u64::MAX)),
+            ("f", 0.5f64.to_value(), serde_json::json!(0.5)),
+            ("b", true.to_value(), serde_json::json!(true)),
+            ("s", "text".to_value(), serde_json::json!("text")),
+            ("c", 'x'.to_value(), serde_json::json!("x")),
+            ("nan", f64::NAN.to_value(), serde_json::json!("NaN")),
+            ("inf", f64::INFINITY.to_value(), serde_json::json!("inf")),
+            (
+                "ninf",
+                f64::NEG_INFINITY.to_value(),
+                serde_json::json!("-inf"),
+            ),
+            (
+                "dbg",
+                Value::from_debug(&point),
+                serde_json::json!("(1, 2)"),
+            ),
+            (
+                "disp",
+                Value::from_display(&"shown"),
+                serde_json::json!("shown"),
+            ),
+            (
+                "serde",
+                Value::from_serde(&order),
+                serde_json::json!({"id": 7, "items": ["a", "b"]}),
+            ),
+            ("none", Value::null(), serde_json::Value::Null),
+        ];
+        let kvs: Vec<(&str, Value<'_>)> = table.iter().map(|(k, v, _)| (*k, v.clone())).collect();
+        with_kvs(&kvs, |json| {
+            for (k, _, want) in &table {
+                assert_eq!(&json["metadata"][*k], want, "key {k}");
+            }
+            assert_eq!(json["exception"], serde_json::Value::Null);
+        });
+    }
+
+    #[test]
+    fn send_and_correlation_id_never_reach_metadata() {
+        with_kvs(
+            &[
+                ("send", true.to_value()),
+                ("correlation_id", "x".to_value()),
+                ("k", 1.to_value()),
+            ],
+            |json| {
+                assert_eq!(json["metadata"], serde_json::json!({"k": 1}));
+            },
+        );
+    }
+
+    #[test]
+    fn errors_become_a_traceback_with_their_source_chain() {
+        let err = Outer(Inner);
+        with_kvs(&[("error", Value::from_dyn_error(&err))], |json| {
+            assert_eq!(
+                json["exception"]["traceback"],
+                "payment failed\ncaused by: connection reset"
+            );
+            assert_eq!(json["metadata"]["error"], "payment failed");
+        });
+    }
+
+    #[test]
+    fn any_string_encodes_to_valid_json() {
+        let nasty = [
+            "quote\" backslash\\ slash/",
+            "control \u{0}\u{1}\u{1f}\u{7f} tab\t newline\n cr\r",
+            "unicode é 漢字 🎉 \u{2028}\u{2029}",
+            "\u{feff}bom",
+            "",
+        ];
+        for s in nasty {
+            let kvs = [(s, s)];
+            let json = encode(
+                &Record::builder()
+                    .args(format_args!("{s}"))
+                    .target(s)
+                    .level(Level::Info)
+                    .key_values(&kvs)
+                    .build(),
+                DEFAULT_MAX_STRING_BYTES,
+            );
+            assert_eq!(json["message"], s);
+            assert_eq!(json["loggerName"], s);
+            assert_eq!(json["metadata"][s], s);
+        }
+    }
+
+    #[test]
+    fn long_strings_are_cut_with_a_marker_on_a_char_boundary() {
+        let long = "é".repeat(20); // 40 bytes
+        let kvs = [("v", long.as_str())];
+        let json = encode(
+            &Record::builder()
+                .args(format_args!("{long}"))
+                .level(Level::Info)
+                .key_values(&kvs)
+                .build(),
+            11,
+        );
+        assert_eq!(json["message"], "ééééé…[truncated 30 bytes]");
+        assert_eq!(json["metadata"]["v"], "ééééé…[truncated 30 bytes]");
+        let short = Record::builder()
+            .args(format_args!("0123456789a"))
+            .level(Level::Info)
+            .build();
+        assert_eq!(encode(&short, 11)["message"], "0123456789a");
+        // Escapes count one byte each; the cap also applies to keys, which is why it is never below 64.
+        let newlines = "\n".repeat(70);
+        let want = format!("{}…[truncated 6 bytes]", "\n".repeat(64));
+        let got = encode(
+            &Record::builder()
+                .args(format_args!("{newlines}"))
+                .level(Level::Info)
+                .build(),
+            64,
+        );
+        assert_eq!(got["message"], want.as_str());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp(1_795_000_000_123_456).to_string(),
+            "2026-11-18T11:06:40.123456Z"
+        );
+        let mut buf = Vec::new();
+        let record = Record::builder()
+            .args(format_args!("m"))
+            .level(Level::Warn)
+            .build();
+        encode_entry(
+            &mut buf,
+            &record,
+            WireLevel::from_log(Level::Warn, false),
+            Some(Timestamp(1)),
+            100,
+            None,
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(json["timestamp"], "1970-01-01T00:00:00.000001Z");
+        assert_eq!(json["level"], "warning");
+    }
+
+    #[test]
+    fn levels_map_to_wire_names() {
+        assert_eq!(WireLevel::from_log(Level::Trace, false).as_str(), "debug");
+        assert_eq!(WireLevel::from_log(Level::Debug, false).as_str(), "debug");
+        assert_eq!(WireLevel::from_log(Level::Info, true).as_str(), "info");
+        assert_eq!(WireLevel::from_log(Level::Error, false).as_str(), "error");
+        assert_eq!(WireLevel::from_log(Level::Error, true).as_str(), "critical");
+    }
+
+    #[test]
+    fn send_false_is_recognised_in_its_forms() {
+        let check = |v: Value<'_>| {
+            let kvs = [("send", v)];
+            let r = Record::builder()
+                .args(format_args!("m"))
+                .key_values(&kvs)
+                .build();
+            keeps_local(&r)
+        };
+        assert!(check(false.to_value()));
+        assert!(check("false".to_value()));
+        assert!(!check(true.to_value()));
+        assert!(!check(1.to_value()));
+    }
+
+    #[test]
+    fn field_values_capture_types() {
+        assert_eq!(FieldValue::from_value(&7i32.to_value()), FieldValue::I64(7));
+        assert_eq!(
+            FieldValue::from_value(&"x".to_value()),
+            FieldValue::Str("x".into())
+        );
+        assert_eq!(
+            FieldValue::from_value(&Value::from_debug(&(1, 2))),
+            FieldValue::Str("(1, 2)".into())
+        );
+        assert_eq!(
+            FieldValue::from_serde(&[1, 2]),
+            FieldValue::Json(serde_json::json!([1, 2]))
+        );
+    }
+}

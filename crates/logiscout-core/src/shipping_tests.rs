@@ -1,0 +1,405 @@
+//! The shipping pipeline end to end (hot path → queue → worker → HTTP) against a real server on
+//! 127.0.0.1. Each test runs its own `Shipper`, so configurations do not interfere.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{Level, Record};
+use logiscout_testkit::{IngestServer, Received, Reply};
+
+use crate::context::{Context, CorrelationId, RequestInfo};
+use crate::record::{Timestamp, WireLevel};
+use crate::transport::{HttpTransport, RetryPolicy};
+use crate::worker::{Shipper, WorkerSettings};
+
+const TOKEN: &str = "lgs_test_token_9f8e7d";
+
+fn settings() -> WorkerSettings {
+    WorkerSettings {
+        service_name: "svc".into(),
+        environment: "production",
+        max_queue_logs: 20_000,
+        max_buffer_bytes: 32 << 20,
+        max_batch_logs: 200,
+        max_batch_bytes: 4 << 20,
+        max_batch_wait: Duration::from_secs(30),
+        max_in_flight: 4,
+        retry: RetryPolicy {
+            base: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+            give_up_after: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(5),
+        },
+        max_string_bytes: 32 * 1024,
+        shutdown_timeout: Duration::from_secs(5),
+    }
+}
+
+fn start(server: &IngestServer, tweak: impl FnOnce(&mut WorkerSettings)) -> Shipper {
+    start_with(server, Duration::from_secs(5), false, tweak)
+}
+
+fn start_with(
+    server: &IngestServer,
+    timeout: Duration,
+    gzip: bool,
+    tweak: impl FnOnce(&mut WorkerSettings),
+) -> Shipper {
+    let mut s = settings();
+    tweak(&mut s);
+    let url = url::Url::parse(&server.url()).unwrap();
+    let transport =
+        HttpTransport::new(url, &crate::config::ApiToken(TOKEN.into()), timeout, gzip).unwrap();
+    Shipper::start(s, Arc::new(transport)).unwrap()
+}
+
+fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
+    let kvs: [(&str, log::kv::Value<'_>); 3] = [
+        ("n", n.into()),
+        ("ratio", 0.5.into()),
+        ("who", "tester".into()),
+    ];
+    shipper.enqueue(
+        &Record::builder()
+            .args(format_args!("message {n}"))
+            .level(Level::Info)
+            .target("shipping_tests")
+            .key_values(&kvs)
+            .build(),
+        WireLevel::Info,
+        Timestamp::now(),
+        id.cloned(),
+    );
+}
+
+fn numbers(logs: &[(String, serde_json::Value)]) -> Vec<u64> {
+    logs.iter()
+        .map(|(_, l)| l["metadata"]["n"].as_u64().unwrap())
+        .collect()
+}
+
+fn assert_valid(received: &[Received]) {
+    for r in received {
+        assert!(r.schema_error.is_none(), "schema: {:?}", r.schema_error);
+    }
+}
+
+fn assert_balanced(shipper: &Shipper) {
+    let s = shipper.stats();
+    assert_eq!(
+        s.logs_enqueued,
+        s.logs_sent + s.logs_dropped + s.logs_pending(),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn two_hundred_logs_make_exactly_one_post_with_the_wire_headers() {
+    let server = IngestServer::start();
+    let shipper = start(&server, |_| {});
+    for n in 0..200 {
+        log(&shipper, None, n);
+    }
+    assert!(server.wait_until(Duration::from_secs(5), |r| !r.is_empty()));
+    std::thread::sleep(Duration::from_millis(300));
+    let got = server.received();
+    assert_eq!(got.len(), 1, "one POST for 200 logs");
+    assert_valid(&got);
+    let r = &got[0];
+    assert_eq!(r.header("authorization"), Some(&*format!("Bearer {TOKEN}")));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("user-agent"), Some(crate::SDK));
+    assert!(r.header("content-encoding").is_none());
+    let batch_id = r.header("x-logiscout-batch-id").unwrap();
+    assert_eq!(
+        uuid::Uuid::parse_str(batch_id).unwrap().get_version_num(),
+        4
+    );
+    assert_eq!(r.body["batch_metadata"]["batch_id"], batch_id);
+    assert_eq!(r.body["batch_metadata"]["total_logs"], 200);
+    assert_eq!(r.body["batch_metadata"]["service_name"], "svc");
+    assert_eq!(numbers(&r.logs()), (0..200).collect::<Vec<_>>());
+    let first = &r.logs()[0].1;
+    assert_eq!(first["metadata"]["ratio"], 0.5);
+    assert_eq!(first["metadata"]["who"], "tester");
+    assert_eq!(first["message"], "message 0");
+    let report = shipper.flush(Duration::from_secs(5));
+    assert!(report.complete);
+    assert_eq!(report.stats.logs_sent, 200);
+    assert_eq!(report.stats.batches_sent, 1);
+    assert_balanced(&shipper);
+}
+
+#[test]
+fn a_lone_record_goes_out_after_max_batch_wait() {
+    let server = IngestServer::start();
+    let shipper = start(&server, |s| s.max_batch_wait = Duration::from_millis(400));
+    let t0 = Instant::now();
+    log(&shipper, None, 1);
+    assert!(server.wait_until(Duration::from_secs(5), |r| !r.is_empty()));
+    let waited = server.received()[0].at - t0;
+    assert!(waited >= Duration::from_millis(380), "{waited:?}");
+    assert!(waited < Duration::from_millis(1400), "{waited:?}");
+    // No empty POSTs afterwards.
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(server.received().len(), 1);
+}
+
+#[test]
+fn a_thousand_log_request_splits_into_five_restitchable_batches() {
+    let server = IngestServer::start();
+    let shipper = start(&server, |s| s.max_in_flight = 1);
+    let id = CorrelationId::new("req-big");
+    let ctx = Context::new(id.clone()).with_request(RequestInfo::new("POST", "/import?secret=1"));
+    shipper.request_started(&ctx);
+    for n in 0..1000 {
+        log(&shipper, Some(&id), n);
+    }
+    shipper.request_finished(&ctx, Some(201));
+    assert!(shipper.flush(Duration::from_secs(10)).complete);
+    let got = server.accepted();
+    assert_valid(&got);
+    assert_eq!(got.len(), 5);
+    for r in &got {
+        let p = &r.body["payloads"][0];
+        assert_eq!(p["correlationId"], "req-big");
+        assert_eq!(p["request"]["method"], "POST");
+        assert_eq!(p["request"]["path"], "/import");
+    }
+    assert_eq!(got[4].body["payloads"][0]["request"]["statusCode"], 201);
+    let all: Vec<_> = got.iter().flat_map(Received::logs).collect();
+    assert!(all.iter().all(|(cid, _)| cid == "req-big"));
+    assert_eq!(numbers(&all), (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_503_is_retried_with_the_same_batch_id() {
+    let server = IngestServer::start();
+    server.reply_next(Reply::status(503));
+    let shipper = start(&server, |s| s.max_batch_logs = 10);
+    for n in 0..10 {
+        log(&shipper, None, n);
+    }
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].status, 503);
+    assert_eq!(
+        got[0].header("x-logiscout-batch-id"),
+        got[1].header("x-logiscout-batch-id")
+    );
+    assert_eq!(got[0].body, got[1].body, "a retry resends the same body");
+    let s = shipper.stats();
+    assert_eq!((s.logs_sent, s.logs_dropped, s.batches_retried), (10, 0, 1));
+}
+
+#[test]
+fn retry_after_is_honoured_in_both_forms_and_capped() {
+    let server = IngestServer::start();
+    let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(4));
+    server.reply_next(Reply::status(429).retry_after("1"));
+    server.reply_next(Reply::status(503).retry_after(later));
+    server.reply_next(Reply::status(429).retry_after("86400"));
+    let shipper = start(&server, |s| {
+        s.max_batch_logs = 1;
+        s.max_in_flight = 1;
+        s.retry.max_retry_after = Duration::from_millis(1500);
+    });
+    log(&shipper, None, 0);
+    assert!(shipper.flush(Duration::from_secs(15)).complete);
+    let got = server.received();
+    assert_eq!(got.len(), 4);
+    let gap = |i: usize| got[i + 1].at - got[i].at;
+    assert!(
+        gap(0) >= Duration::from_millis(990),
+        "seconds form: {:?}",
+        gap(0)
+    );
+    // The HTTP date was still 2 s or more ahead, and the cap is 1.5 s.
+    assert!(
+        gap(1) >= Duration::from_millis(1400),
+        "date form: {:?}",
+        gap(1)
+    );
+    assert!(
+        gap(2) >= Duration::from_millis(1400),
+        "capped: {:?}",
+        gap(2)
+    );
+    assert!(gap(2) < Duration::from_millis(2500), "capped: {:?}", gap(2));
+}
+
+#[test]
+fn a_401_is_not_retried_and_is_counted() {
+    let server = IngestServer::start();
+    server.reply_always(Reply::status(401));
+    let shipper = start(&server, |s| s.max_batch_logs = 5);
+    for n in 0..5 {
+        log(&shipper, None, n);
+    }
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(server.received().len(), 1);
+    let s = shipper.stats();
+    assert_eq!((s.logs_sent, s.logs_dropped, s.batches_failed), (0, 5, 1));
+    assert_balanced(&shipper);
+}
+
+#[test]
+fn a_413_splits_the_batch_and_both_halves_arrive() {
+    let server = IngestServer::start();
+    server.reply_next(Reply::status(413));
+    let shipper = start(&server, |s| s.max_batch_logs = 10);
+    for n in 0..10 {
+        log(&shipper, None, n);
+    }
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    let accepted = server.accepted();
+    assert_eq!(accepted.len(), 2);
+    assert_valid(&accepted);
+    let ids: Vec<_> = accepted
+        .iter()
+        .map(|r| r.header("x-logiscout-batch-id").unwrap().to_owned())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        numbers(&server.accepted_logs()),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(shipper.stats().logs_sent, 10);
+}
+
+#[test]
+fn logs_survive_an_outage_and_arrive_when_the_server_returns() {
+    let server = IngestServer::start();
+    server.stop();
+    let shipper = start(&server, |s| {
+        s.max_batch_logs = 20;
+        s.max_batch_wait = Duration::from_millis(100);
+    });
+    for n in 0..100 {
+        log(&shipper, None, n);
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(shipper.stats().logs_sent, 0);
+    server.restart();
+    assert!(shipper.flush(Duration::from_secs(10)).complete);
+    let mut got = numbers(&server.accepted_logs());
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    let s = shipper.stats();
+    assert_eq!((s.logs_sent, s.logs_dropped), (100, 0));
+    assert!(s.batches_retried > 0);
+}
+
+#[test]
+fn a_hanging_server_never_slows_log_calls_and_shutdown_keeps_its_deadline() {
+    let server = IngestServer::start();
+    server.reply_always(Reply::hang());
+    let shipper = start_with(&server, Duration::from_secs(30), false, |s| {
+        s.max_batch_logs = 50;
+        s.max_queue_logs = 1000;
+    });
+    let mut slowest = Duration::ZERO;
+    for n in 0..5000 {
+        let t = Instant::now();
+        log(&shipper, None, n);
+        slowest = slowest.max(t.elapsed());
+    }
+    // A blocked call would take as long as the server hangs (30 s); this bound only catches blocking.
+    assert!(slowest < Duration::from_millis(250), "{slowest:?}");
+    let t = Instant::now();
+    let report = shipper.shutdown(Duration::from_millis(500));
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(700), "{took:?}");
+    assert!(!report.complete);
+    assert_eq!(report.stats.logs_sent, 0);
+    assert_eq!(report.stats.logs_dropped, 5000);
+    assert_eq!(report.undelivered(), 0, "after shutdown nothing is pending");
+    // After shutdown, records are counted as dropped.
+    log(&shipper, None, 1);
+    let s = shipper.stats();
+    assert_eq!((s.logs_enqueued, s.logs_dropped), (5001, 5001));
+}
+
+#[test]
+fn a_full_queue_drops_and_reports_the_drops_in_the_next_batch() {
+    let server = IngestServer::start();
+    server.stop();
+    let shipper = start(&server, |s| {
+        s.max_queue_logs = 100;
+        s.max_buffer_bytes = 8 << 10;
+        s.max_batch_logs = 1000;
+        s.max_batch_wait = Duration::from_millis(50);
+    });
+    for n in 0..500 {
+        log(&shipper, None, n);
+    }
+    let dropped = shipper.stats().logs_dropped;
+    assert!(dropped > 0);
+    server.restart();
+    assert!(shipper.flush(Duration::from_secs(10)).complete);
+    let reported: u64 = server
+        .accepted()
+        .iter()
+        .map(|r| r.body["batch_metadata"]["dropped_logs"].as_u64().unwrap())
+        .sum();
+    let s = shipper.stats();
+    assert_eq!(reported, s.logs_dropped);
+    assert_eq!(s.logs_sent + s.logs_dropped, 500);
+    assert_balanced(&shipper);
+}
+
+#[test]
+fn gzip_bodies_decode_to_the_same_valid_batch() {
+    let server = IngestServer::start();
+    let shipper = start_with(&server, Duration::from_secs(5), true, |s| {
+        s.max_batch_logs = 100
+    });
+    for n in 0..100 {
+        log(&shipper, None, n);
+    }
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    let got = server.accepted();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("content-encoding"), Some("gzip"));
+    assert_valid(&got);
+    assert_eq!(numbers(&got[0].logs()).len(), 100);
+    let plain_len = serde_json::to_vec(&got[0].body).unwrap().len();
+    assert!(
+        got[0].wire_len * 3 < plain_len,
+        "{} vs {plain_len}",
+        got[0].wire_len
+    );
+}
+
+#[test]
+fn request_payloads_carry_method_path_status_and_duration() {
+    let server = IngestServer::start();
+    let shipper = start(&server, |_| {});
+    let id = CorrelationId::new("req-7");
+    let ctx = Context::new(id.clone()).with_request(RequestInfo::new("GET", "/users/7?token=x"));
+    shipper.request_started(&ctx);
+    log(&shipper, Some(&id), 1);
+    std::thread::sleep(Duration::from_millis(20));
+    shipper.request_finished(&ctx, Some(404));
+    log(&shipper, None, 2);
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    let got = server.accepted();
+    assert_valid(&got);
+    let payloads = got[0].body["payloads"].as_array().unwrap().clone();
+    let req = payloads
+        .iter()
+        .find(|p| p["correlationId"] == "req-7")
+        .unwrap();
+    assert_eq!(req["request"]["path"], "/users/7");
+    assert_eq!(req["request"]["statusCode"], 404);
+    assert!(req["durationMS"].as_f64().unwrap() >= 20.0);
+    let bg = payloads
+        .iter()
+        .find(|p| p["correlationId"] != "req-7")
+        .unwrap();
+    assert!(bg.get("request").is_none());
+    assert_eq!(bg["logs"][0]["metadata"]["n"], 2);
+}

@@ -1,0 +1,313 @@
+//! Sending one encoded batch: the [`Transport`] trait, the HTTP implementation (auth, gzip, status handling)
+//! and the retry policy (exponential backoff with full jitter, `Retry-After`).
+
+use std::fmt;
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use crate::config::ApiToken;
+
+/// A batch ready to send: its idempotency key and its JSON body.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedBatch {
+    pub id: String,
+    pub body: bytes::Bytes,
+    pub logs: usize,
+}
+
+/// Why one attempt failed, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// Try again later (408, 429, 5xx, connection errors, timeouts).
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// 413: split the batch and send the halves.
+    TooLarge,
+    /// Other 4xx: retrying cannot help.
+    Rejected { status: u16, reason: String },
+}
+
+pub(crate) type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Something that can deliver one batch.
+pub(crate) trait Transport: Send + Sync + 'static {
+    fn send<'a>(&'a self, batch: &'a EncodedBatch) -> SendFuture<'a>;
+}
+
+/// The response body is never read past this many bytes.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// POSTs batches with reqwest (rustls, keep-alive, per-request timeout).
+pub(crate) struct HttpTransport {
+    client: reqwest::Client,
+    endpoint: url::Url,
+    auth: reqwest::header::HeaderValue,
+    gzip: bool,
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("auth", &"Bearer [redacted]")
+            .field("gzip", &self.gzip)
+            .finish()
+    }
+}
+
+impl HttpTransport {
+    pub(crate) fn new(
+        endpoint: url::Url,
+        token: &ApiToken,
+        timeout: Duration,
+        gzip: bool,
+    ) -> Result<Self, String> {
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0))
+            .map_err(|_| "the API token contains characters not allowed in a header".to_owned())?;
+        auth.set_sensitive(true);
+        let client = reqwest::Client::builder()
+            .user_agent(crate::SDK)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("could not build the HTTP client: {e}"))?;
+        Ok(HttpTransport {
+            client,
+            endpoint,
+            auth,
+            gzip,
+        })
+    }
+
+    async fn send_once(&self, batch: &EncodedBatch) -> Result<(), SendError> {
+        let mut request = self
+            .client
+            .post(self.endpoint.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::AUTHORIZATION, self.auth.clone())
+            .header("X-LogiScout-Batch-Id", batch.id.as_str());
+        request = if self.gzip {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(batch.body.len() / 4),
+                flate2::Compression::fast(),
+            );
+            let compressed = enc.write_all(&batch.body).and_then(|()| enc.finish());
+            match compressed {
+                Ok(body) => request
+                    .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                    .body(body),
+                Err(_) => request.body(batch.body.clone()),
+            }
+        } else {
+            request.body(batch.body.clone())
+        };
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(SendError::Retry {
+                    reason: describe_reqwest_error(&e),
+                    retry_after: None,
+                })
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        // Read (a bounded part of) the body so the connection can be reused; never more than the cap.
+        let mut read = 0usize;
+        while read < MAX_RESPONSE_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => read += chunk.len(),
+                _ => break,
+            }
+        }
+        classify(status, retry_after)
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send<'a>(&'a self, batch: &'a EncodedBatch) -> SendFuture<'a> {
+        Box::pin(self.send_once(batch))
+    }
+}
+
+/// A reqwest error in words, without the URL's credentials or our headers.
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "broken response"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+/// Maps a status to the wire format's rules.
+pub(crate) fn classify(status: u16, retry_after: Option<Duration>) -> Result<(), SendError> {
+    match status {
+        200..=299 => Ok(()),
+        408 | 429 | 500 | 502 | 503 | 504 => Err(SendError::Retry {
+            reason: format!("HTTP {status}"),
+            retry_after,
+        }),
+        413 => Err(SendError::TooLarge),
+        400..=499 => Err(SendError::Rejected {
+            status,
+            reason: match status {
+                401 => "HTTP 401: the API token was refused".to_owned(),
+                403 => "HTTP 403: the API token may not write to this service".to_owned(),
+                _ => format!("HTTP {status}"),
+            },
+        }),
+        // Other 5xx and anything unexpected (1xx, 3xx): treat as transient.
+        _ => Err(SendError::Retry {
+            reason: format!("HTTP {status}"),
+            retry_after,
+        }),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date (relative to `now`).
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Retry timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryPolicy {
+    pub base: Duration,
+    pub max_delay: Duration,
+    pub give_up_after: Duration,
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (0 for the first retry): full jitter over
+    /// `min(max_delay, base * 2^attempt)`, or the server's `Retry-After` (capped) when it asks for more.
+    pub(crate) fn delay(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        rng: &mut fastrand::Rng,
+    ) -> Duration {
+        let exp = self
+            .base
+            .checked_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay);
+        let jittered =
+            Duration::from_nanos(rng.u64(0..=exp.as_nanos().min(u64::MAX as u128) as u64));
+        match retry_after {
+            Some(ra) => jittered.max(ra.min(self.max_retry_after)),
+            None => jittered,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_wire_format() {
+        assert_eq!(classify(200, None), Ok(()));
+        assert_eq!(classify(204, None), Ok(()));
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(
+                matches!(classify(s, None), Err(SendError::Retry { .. })),
+                "{s}"
+            );
+        }
+        assert_eq!(classify(413, None), Err(SendError::TooLarge));
+        for s in [400, 401, 403, 404, 422] {
+            assert!(
+                matches!(classify(s, None), Err(SendError::Rejected { status, .. }) if status == s)
+            );
+        }
+        assert!(matches!(
+            classify(429, Some(Duration::from_secs(3))),
+            Err(SendError::Retry { retry_after: Some(d), .. }) if d == Duration::from_secs(3)
+        ));
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Wed, 25 Nov 2026 12:00:00 GMT").unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 12:00:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_stays_within_bounds_and_honours_retry_after() {
+        let p = RetryPolicy {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(30),
+        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        for attempt in 0..40 {
+            let ceiling = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(20)))
+                .min(Duration::from_secs(5));
+            for _ in 0..50 {
+                let d = p.delay(attempt, None, &mut rng);
+                assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
+            }
+        }
+        // Averages grow with the attempt number until the cap.
+        let mean = |attempt, rng: &mut fastrand::Rng| {
+            (0..2000)
+                .map(|_| p.delay(attempt, None, rng).as_secs_f64())
+                .sum::<f64>()
+                / 2000.0
+        };
+        let (m0, m3, m10) = (mean(0, &mut rng), mean(3, &mut rng), mean(10, &mut rng));
+        assert!(m0 < m3 && m3 < m10, "{m0} {m3} {m10}");
+        assert!((m10 - 2.5).abs() < 0.25, "{m10}");
+        assert!(p.delay(0, Some(Duration::from_secs(2)), &mut rng) >= Duration::from_secs(2));
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(3600)), &mut rng),
+            Duration::from_secs(30)
+        );
+        // Two clients (two seeds) do not retry in lockstep.
+        let mut a = fastrand::Rng::with_seed(1);
+        let mut b = fastrand::Rng::with_seed(2);
+        let xs: Vec<_> = (0..5).map(|i| p.delay(i, None, &mut a)).collect();
+        let ys: Vec<_> = (0..5).map(|i| p.delay(i, None, &mut b)).collect();
+        assert_ne!(xs, ys);
+    }
+}

@@ -1,0 +1,847 @@
+//! The shipping worker: its bounded queue (the hot path's one hand-off), its thread and runtime, the
+//! triggers, delivery with retries, flush and shutdown, and the counters behind [`stats`](crate::stats).
+//!
+//! Accounting: every record offered for shipping increments `logs_enqueued` once and, later, exactly one of
+//! `logs_sent` or `logs_dropped`; until then it is pending (in the queue, the batcher, or in flight).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use log::Record;
+
+use crate::batch::{accounted_size, BatchContent, BatchMeta, Batcher, LogEntry, RequestMeta};
+use crate::context::{Context, CorrelationId};
+use crate::record::{encode_entry, unix_micros, Timestamp, WireLevel};
+use crate::transport::{EncodedBatch, RetryPolicy, SendError, Transport};
+
+thread_local! {
+    static IS_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on the worker thread (and its runtime's blocking threads): records made there are never shipped.
+pub(crate) fn on_worker_thread() -> bool {
+    IS_WORKER.try_with(Cell::get).unwrap_or(false)
+}
+
+fn mark_worker_thread() {
+    let _ = IS_WORKER.try_with(|w| w.set(true));
+}
+
+/// A snapshot of the shipping counters. In `Env::Dev`, or before `init`, all are zero.
+///
+/// `logs_enqueued == logs_sent + logs_dropped + logs_pending()` holds at every snapshot taken after a
+/// [`flush`](crate::flush) or shutdown returned; during shipping it holds up to records in transit between
+/// two counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records offered for shipping (not counting `send = false` ones).
+    pub logs_enqueued: u64,
+    /// Records the endpoint accepted (2xx).
+    pub logs_sent: u64,
+    /// Records given up on: queue full, after shutdown, refused by the endpoint, retries exhausted,
+    /// shutdown deadline passed, or larger than a whole batch.
+    pub logs_dropped: u64,
+    /// Batches accepted.
+    pub batches_sent: u64,
+    /// Retry attempts (one batch retried three times counts three).
+    pub batches_retried: u64,
+    /// Batches given up on.
+    pub batches_failed: u64,
+}
+
+impl Stats {
+    /// Records neither sent nor dropped yet.
+    pub fn logs_pending(&self) -> u64 {
+        self.logs_enqueued
+            .saturating_sub(self.logs_sent)
+            .saturating_sub(self.logs_dropped)
+    }
+}
+
+/// What a [`flush`](crate::flush) or shutdown achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlushReport {
+    /// Every record logged before the call was sent or dropped before the deadline.
+    pub complete: bool,
+    /// The counters when the call returned.
+    pub stats: Stats,
+}
+
+impl FlushReport {
+    /// Records still undelivered when the call returned.
+    pub fn undelivered(&self) -> u64 {
+        self.stats.logs_pending()
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    enqueued: AtomicU64,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+    batches_sent: AtomicU64,
+    batches_retried: AtomicU64,
+    batches_failed: AtomicU64,
+    /// Drops not yet reported in a batch's `dropped_logs`.
+    unreported_drops: AtomicU64,
+    /// Request start/end events lost to a full queue.
+    events_dropped: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        // Read `enqueued` last: it only grows, so pending never comes out negative.
+        let logs_sent = self.sent.load(Ordering::SeqCst);
+        let logs_dropped = self.dropped.load(Ordering::SeqCst);
+        Stats {
+            logs_sent,
+            logs_dropped,
+            batches_sent: self.batches_sent.load(Ordering::Relaxed),
+            batches_retried: self.batches_retried.load(Ordering::Relaxed),
+            batches_failed: self.batches_failed.load(Ordering::Relaxed),
+            logs_enqueued: self.enqueued.load(Ordering::SeqCst),
+        }
+    }
+
+    fn drop_logs(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::SeqCst);
+        self.unreported_drops.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn settled(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst) + self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) enum Event {
+    Log {
+        id: Option<CorrelationId>,
+        entry: LogEntry,
+    },
+    RequestStarted {
+        id: CorrelationId,
+        meta: RequestMeta,
+    },
+    RequestFinished {
+        id: CorrelationId,
+        status: Option<u16>,
+        ended_at: Timestamp,
+        duration_ms: f64,
+    },
+}
+
+enum Control {
+    Flush {
+        target: u64,
+        reply: std::sync::mpsc::Sender<()>,
+    },
+    Shutdown {
+        deadline: Instant,
+        /// `true` when everything was delivered or settled before the deadline.
+        reply: std::sync::mpsc::Sender<bool>,
+    },
+}
+
+/// Settings the worker needs, taken from `Config`.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerSettings {
+    pub service_name: String,
+    pub environment: &'static str,
+    pub max_queue_logs: usize,
+    pub max_buffer_bytes: usize,
+    pub max_batch_logs: usize,
+    pub max_batch_bytes: usize,
+    pub max_batch_wait: Duration,
+    pub max_in_flight: usize,
+    pub retry: RetryPolicy,
+    pub max_string_bytes: usize,
+    pub shutdown_timeout: Duration,
+}
+
+struct Shared {
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+    control: Sender<Control>,
+    wake: tokio::sync::Notify,
+    counters: Counters,
+    /// Bytes held by records from enqueue until they are sent or dropped.
+    buffered_bytes: AtomicUsize,
+    max_buffer_bytes: usize,
+    wake_at: usize,
+    closed: AtomicBool,
+    max_string_bytes: usize,
+    warned_full: AtomicBool,
+    reporter: Reporter,
+    /// Spent record buffers, handed back by the worker so the hot path rarely allocates.
+    spare_tx: Sender<Vec<u8>>,
+    spare_rx: Receiver<Vec<u8>>,
+}
+
+/// How many spare buffers are kept, and the largest one kept: at most 2 MiB held in spares.
+const SPARE_BUFFERS: usize = 1024;
+const SPARE_MAX_CAPACITY: usize = 2048;
+/// The capacity of a new record buffer; most records fit.
+const NEW_BUFFER_CAPACITY: usize = 256;
+
+impl Shared {
+    /// Returns the logs' buffers to the spare pool (what does not fit is freed).
+    fn recycle(&self, content: BatchContent) {
+        for part in content.parts {
+            for log in part.logs {
+                let mut body = log.body;
+                if body.capacity() <= SPARE_MAX_CAPACITY {
+                    body.clear();
+                    if self.spare_tx.try_send(body).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn release(&self, bytes: usize) {
+        self.buffered_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts one received event as dropped (used when draining after shutdown).
+    fn discard(&self, event: Event) {
+        match event {
+            Event::Log { entry, .. } => {
+                self.release(accounted_size(entry.body.len()));
+                self.counters.drop_logs(1);
+            }
+            _ => {
+                self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn offer(&self, event: Event) -> Result<(), Event> {
+        match self.tx.try_send(event) {
+            Ok(()) => {
+                if self.closed.load(Ordering::SeqCst) {
+                    // Shutdown raced this record: whoever receives it now counts it exactly once.
+                    while let Ok(ev) = self.rx.try_recv() {
+                        self.discard(ev);
+                    }
+                } else if self.tx.len() >= self.wake_at {
+                    self.wake.notify_one();
+                }
+                Ok(())
+            }
+            Err(TrySendError::Full(ev)) | Err(TrySendError::Disconnected(ev)) => Err(ev),
+        }
+    }
+}
+
+/// The hot path's handle on the worker.
+pub(crate) struct Shipper {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    shutdown_timeout: Duration,
+}
+
+impl Shipper {
+    /// Starts the worker thread with `transport`.
+    pub(crate) fn start(
+        settings: WorkerSettings,
+        transport: Arc<dyn Transport>,
+    ) -> std::io::Result<Shipper> {
+        let (tx, rx) = crossbeam_channel::bounded(settings.max_queue_logs);
+        let (control, control_rx) = crossbeam_channel::unbounded();
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded(SPARE_BUFFERS);
+        let shared = Arc::new(Shared {
+            tx,
+            rx,
+            control,
+            wake: tokio::sync::Notify::new(),
+            counters: Counters::default(),
+            buffered_bytes: AtomicUsize::new(0),
+            max_buffer_bytes: settings.max_buffer_bytes,
+            wake_at: settings
+                .max_batch_logs
+                .min(settings.max_queue_logs / 2)
+                .max(1),
+            closed: AtomicBool::new(false),
+            max_string_bytes: settings.max_string_bytes,
+            warned_full: AtomicBool::new(false),
+            reporter: Reporter::default(),
+            spare_tx,
+            spare_rx,
+        });
+        let shutdown_timeout = settings.shutdown_timeout;
+        let worker_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("logiscout-worker".into())
+            .spawn(move || run(worker_shared, control_rx, transport, settings))?;
+        Ok(Shipper {
+            shared,
+            thread: Mutex::new(Some(thread)),
+            shutdown_timeout,
+        })
+    }
+
+    /// The hot path: encode, one bounded non-blocking hand-off. Never blocks, never panics.
+    pub(crate) fn enqueue(
+        &self,
+        record: &Record<'_>,
+        level: WireLevel,
+        ts: Timestamp,
+        id: Option<CorrelationId>,
+    ) {
+        let shared = &*self.shared;
+        shared.counters.enqueued.fetch_add(1, Ordering::SeqCst);
+        if shared.closed.load(Ordering::Relaxed) {
+            shared.counters.drop_logs(1);
+            return;
+        }
+        let mut body = shared
+            .spare_rx
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(NEW_BUFFER_CAPACITY));
+        if encode_entry(
+            &mut body,
+            record,
+            level,
+            None,
+            shared.max_string_bytes,
+            None,
+        )
+        .is_err()
+        {
+            shared.counters.drop_logs(1);
+            shared.reporter.once(
+                "encode",
+                "logiscout: a record could not be encoded as JSON and was dropped",
+            );
+            return;
+        }
+        let size = accounted_size(body.len());
+        let before = shared.buffered_bytes.fetch_add(size, Ordering::Relaxed);
+        if before + size > shared.max_buffer_bytes {
+            shared.release(size);
+            self.full();
+            return;
+        }
+        let event = Event::Log {
+            id,
+            entry: LogEntry { ts, body },
+        };
+        if shared.offer(event).is_err() {
+            shared.release(size);
+            self.full();
+        }
+    }
+
+    fn full(&self) {
+        let shared = &*self.shared;
+        shared.counters.drop_logs(1);
+        if !shared.warned_full.swap(true, Ordering::Relaxed)
+            && !shared.closed.load(Ordering::Relaxed)
+        {
+            shared.reporter.line(
+                "logiscout: the shipping buffer is full, new logs are being dropped (counted in stats() and in the next batch's dropped_logs)",
+            );
+        }
+    }
+
+    pub(crate) fn request_started(&self, ctx: &Context) {
+        let Some(request) = ctx.request() else {
+            return;
+        };
+        let event = Event::RequestStarted {
+            id: ctx.correlation_id().clone(),
+            meta: RequestMeta {
+                method: request.method.clone(),
+                path: request.path.clone(),
+                started_at: Timestamp(unix_micros(request.started_at)),
+                status: None,
+                ended_at: None,
+                duration_ms: None,
+                record_always: request.record_always,
+            },
+        };
+        if self.shared.offer(event).is_err() {
+            self.shared
+                .counters
+                .events_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn request_finished(&self, ctx: &Context, status: Option<u16>) {
+        let Some(request) = ctx.request() else {
+            return;
+        };
+        let event = Event::RequestFinished {
+            id: ctx.correlation_id().clone(),
+            status,
+            ended_at: Timestamp::now(),
+            duration_ms: request.started.elapsed().as_secs_f64() * 1000.0,
+        };
+        if self.shared.offer(event).is_err() {
+            self.shared
+                .counters
+                .events_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Waits until everything enqueued before this call is sent or dropped, or `timeout` passes.
+    pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
+        let target = self.shared.counters.enqueued.load(Ordering::SeqCst);
+        let (reply, done) = std::sync::mpsc::channel();
+        let complete = if self.shared.counters.settled() >= target {
+            true
+        } else if self
+            .shared
+            .control
+            .send(Control::Flush { target, reply })
+            .is_ok()
+        {
+            self.shared.wake.notify_one();
+            done.recv_timeout(timeout).is_ok()
+        } else {
+            false
+        };
+        FlushReport {
+            complete: complete || self.shared.counters.settled() >= target,
+            stats: self.stats(),
+        }
+    }
+
+    /// Stops accepting records, delivers what it can until `timeout`, drops (and counts) the rest, and
+    /// stops the worker. Later calls return the final counters at once.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> FlushReport {
+        let thread = match self.thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Some(thread) = thread else {
+            let stats = self.stats();
+            return FlushReport {
+                complete: stats.logs_pending() == 0,
+                stats,
+            };
+        };
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + timeout;
+        let (reply, done) = std::sync::mpsc::channel();
+        let answer = if self
+            .shared
+            .control
+            .send(Control::Shutdown { deadline, reply })
+            .is_ok()
+        {
+            self.shared.wake.notify_one();
+            // The worker answers by the deadline; a little grace covers its last bookkeeping.
+            done.recv_timeout(timeout + Duration::from_millis(50)).ok()
+        } else {
+            None
+        };
+        if answer.is_some() {
+            let _ = thread.join();
+        }
+        // Whatever is still in the queue now can no longer be delivered.
+        while let Ok(ev) = self.shared.rx.try_recv() {
+            self.shared.discard(ev);
+        }
+        let pending = self.stats().logs_pending();
+        if answer.is_none() && pending > 0 {
+            // The worker is stuck past its deadline: count what it holds as lost.
+            self.shared.counters.drop_logs(pending);
+        }
+        let stats = self.stats();
+        if stats.logs_dropped > 0 {
+            self.shared.reporter.line(&format!(
+                "logiscout: shut down with {} of {} logs undelivered (sent {}, dropped {})",
+                stats.logs_dropped, stats.logs_enqueued, stats.logs_sent, stats.logs_dropped
+            ));
+        }
+        FlushReport {
+            complete: answer == Some(true) && stats.logs_pending() == 0,
+            stats,
+        }
+    }
+
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+}
+
+/// Lines for stderr, written directly (never through `log`), each kind at most once per minute; a bad
+/// token is reported once for the life of the process.
+#[derive(Default)]
+struct Reporter {
+    last: Mutex<Vec<(&'static str, Instant)>>,
+}
+
+impl Reporter {
+    fn line(&self, text: &str) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
+    /// Reports `text` unless `kind` was reported within the last minute.
+    fn limited(&self, kind: &'static str, text: &str) {
+        self.report(kind, text, Some(Duration::from_secs(60)));
+    }
+
+    /// Reports `text` once per process for `kind`.
+    fn once(&self, kind: &'static str, text: &str) {
+        self.report(kind, text, None);
+    }
+
+    fn report(&self, kind: &'static str, text: &str, every: Option<Duration>) {
+        let now = Instant::now();
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        match last.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, at)) => match every {
+                Some(every) if now.duration_since(*at) >= every => *at = now,
+                _ => return,
+            },
+            None => last.push((kind, now)),
+        }
+        drop(last);
+        self.line(text);
+    }
+}
+
+/// Logs of a batch not yet settled; counted as dropped if the delivery is abandoned (aborted at shutdown).
+struct Unsettled {
+    shared: Arc<Shared>,
+    logs: u64,
+    bytes: usize,
+}
+
+impl Unsettled {
+    fn settle(&mut self, sent: bool) {
+        if sent {
+            self.shared
+                .counters
+                .sent
+                .fetch_add(self.logs, Ordering::SeqCst);
+        } else {
+            self.shared.counters.drop_logs(self.logs);
+        }
+        self.shared.release(self.bytes);
+        self.logs = 0;
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if self.logs > 0 || self.bytes > 0 {
+            self.settle(false);
+        }
+    }
+}
+
+fn run(
+    shared: Arc<Shared>,
+    control: Receiver<Control>,
+    transport: Arc<dyn Transport>,
+    settings: WorkerSettings,
+) {
+    mark_worker_thread();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_start(mark_worker_thread)
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(worker_loop(&shared, &control, transport, &settings)),
+        Err(e) => {
+            shared.reporter.line(&format!(
+                "logiscout: the shipping worker could not start its runtime ({e}); logs will not be shipped"
+            ));
+            shared.closed.store(true, Ordering::SeqCst);
+            // Answer whoever waits, counting everything as dropped.
+            while let Ok(c) = control.recv() {
+                while let Ok(ev) = shared.rx.try_recv() {
+                    shared.discard(ev);
+                }
+                match c {
+                    Control::Flush { reply, .. } => {
+                        let _ = reply.send(());
+                    }
+                    Control::Shutdown { reply, .. } => {
+                        let _ = reply.send(false);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How often the worker looks at the queue when nobody wakes it.
+const TICK: Duration = Duration::from_millis(100);
+
+async fn worker_loop(
+    shared: &Arc<Shared>,
+    control: &Receiver<Control>,
+    transport: Arc<dyn Transport>,
+    settings: &WorkerSettings,
+) {
+    let mut batcher = Batcher::new(
+        CorrelationId::generate(),
+        settings.max_batch_logs,
+        settings.max_batch_bytes,
+        settings.max_batch_wait,
+    );
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut flushes: Vec<(u64, std::sync::mpsc::Sender<()>)> = Vec::new();
+    let mut shutdown: Option<(Instant, std::sync::mpsc::Sender<bool>)> = None;
+    let delivery = Arc::new(Delivery {
+        shared: shared.clone(),
+        transport,
+        retry: settings.retry,
+        service_name: settings.service_name.clone(),
+        environment: settings.environment,
+    });
+    loop {
+        while let Ok(c) = control.try_recv() {
+            match c {
+                Control::Flush { target, reply } => flushes.push((target, reply)),
+                Control::Shutdown { deadline, reply } => shutdown = Some((deadline, reply)),
+            }
+        }
+        let now = Instant::now();
+        while let Ok(event) = shared.rx.try_recv() {
+            match event {
+                Event::Log { id, entry } => batcher.log(id, entry, now),
+                Event::RequestStarted { id, meta } => batcher.request_started(id, meta),
+                Event::RequestFinished {
+                    id,
+                    status,
+                    ended_at,
+                    duration_ms,
+                } => batcher.request_finished(&id, status, ended_at, duration_ms, now),
+            }
+        }
+        let forced = !flushes.is_empty() || shutdown.is_some();
+        while in_flight.len() < settings.max_in_flight
+            && (batcher.ready(now) || (forced && !batcher.is_idle()))
+        {
+            let (content, oversized) = batcher.take();
+            if oversized.logs > 0 {
+                shared.counters.drop_logs(oversized.logs);
+                shared.release(oversized.accounted_bytes);
+                shared.reporter.limited(
+                    "oversized",
+                    "logiscout: a log larger than max_batch_bytes was dropped",
+                );
+            }
+            let Some(content) = content else { break };
+            let unsettled = Unsettled {
+                shared: shared.clone(),
+                logs: content.log_count() as u64,
+                bytes: content.accounted_bytes(),
+            };
+            in_flight.spawn(delivery.clone().deliver(content, unsettled));
+        }
+        let settled = shared.counters.settled();
+        flushes.retain(|(target, reply)| {
+            if settled >= *target {
+                let _ = reply.send(());
+                false
+            } else {
+                true
+            }
+        });
+        if let Some((deadline, _)) = &shutdown {
+            let drained = batcher.is_idle() && in_flight.is_empty() && shared.rx.is_empty();
+            if drained || Instant::now() >= *deadline {
+                in_flight.abort_all();
+                while in_flight.join_next().await.is_some() {}
+                while let Ok(ev) = shared.rx.try_recv() {
+                    shared.discard(ev);
+                }
+                let left = batcher.pending_logs() as u64;
+                if left > 0 {
+                    shared.counters.drop_logs(left);
+                }
+                shared.buffered_bytes.store(0, Ordering::Relaxed);
+                for (_, reply) in flushes.drain(..) {
+                    let _ = reply.send(());
+                }
+                if let Some((_, reply)) = shutdown.take() {
+                    let _ = reply.send(drained);
+                }
+                return;
+            }
+        }
+        let mut wake_at = Instant::now() + TICK;
+        if let Some(d) = batcher.deadline() {
+            wake_at = wake_at.min(d);
+        }
+        if let Some((deadline, _)) = &shutdown {
+            wake_at = wake_at.min(*deadline);
+        }
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep_until(wake_at.into()) => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        }
+    }
+}
+
+struct Delivery {
+    shared: Arc<Shared>,
+    transport: Arc<dyn Transport>,
+    retry: RetryPolicy,
+    service_name: String,
+    environment: &'static str,
+}
+
+impl Delivery {
+    fn encode(&self, content: &BatchContent) -> EncodedBatch {
+        let mut id_buf = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut id_buf)
+            .to_owned();
+        let dropped = self
+            .shared
+            .counters
+            .unreported_drops
+            .swap(0, Ordering::Relaxed);
+        let body = content.encode(&BatchMeta {
+            batch_id: &id,
+            service_name: &self.service_name,
+            environment: self.environment,
+            sdk: crate::SDK,
+            dropped_logs: dropped,
+            flushed_at: Timestamp::now(),
+        });
+        EncodedBatch {
+            id,
+            body: body.into(),
+            logs: content.log_count(),
+        }
+    }
+
+    /// Delivers one batch (splitting it on 413), settling every log as sent or dropped.
+    async fn deliver(self: Arc<Self>, content: BatchContent, mut unsettled: Unsettled) {
+        let mut rng = fastrand::Rng::new();
+        let mut queue = vec![content];
+        while let Some(content) = queue.pop() {
+            let batch = self.encode(&content);
+            let started = Instant::now();
+            let mut attempt = 0u32;
+            let outcome = loop {
+                match self.transport.send(&batch).await {
+                    Ok(()) => break Ok(()),
+                    Err(SendError::TooLarge) => break Err(SendError::TooLarge),
+                    Err(SendError::Rejected { status, reason }) => {
+                        break Err(SendError::Rejected { status, reason })
+                    }
+                    Err(SendError::Retry {
+                        reason,
+                        retry_after,
+                    }) => {
+                        let delay = self.retry.delay(attempt, retry_after, &mut rng);
+                        if started.elapsed() + delay > self.retry.give_up_after {
+                            break Err(SendError::Retry {
+                                reason,
+                                retry_after,
+                            });
+                        }
+                        self.shared
+                            .counters
+                            .batches_retried
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.shared.reporter.limited(
+                            "retry",
+                            &format!("logiscout: ingest failed ({reason}); retrying with backoff"),
+                        );
+                        tokio::time::sleep(delay).await;
+                        attempt = attempt.saturating_add(1);
+                    }
+                }
+            };
+            let logs = batch.logs as u64;
+            let bytes = content.accounted_bytes();
+            match outcome {
+                Ok(()) => {
+                    self.shared
+                        .counters
+                        .batches_sent
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.settle_part(&mut unsettled, logs, bytes, true);
+                    self.shared.recycle(content);
+                }
+                Err(SendError::TooLarge) => match content.split() {
+                    Ok((a, b)) => {
+                        queue.push(b);
+                        queue.push(a);
+                    }
+                    Err(content) => {
+                        self.fail(&mut unsettled, logs, bytes);
+                        self.shared.recycle(content);
+                        self.shared.reporter.limited(
+                            "413",
+                            "logiscout: the endpoint refused a single log as too large (413); it was dropped",
+                        );
+                    }
+                },
+                Err(SendError::Rejected { status, reason }) => {
+                    self.fail(&mut unsettled, logs, bytes);
+                    self.shared.recycle(content);
+                    let text = format!(
+                        "logiscout: the ingest endpoint refused a batch ({reason}); {logs} logs dropped"
+                    );
+                    if status == 401 || status == 403 {
+                        self.shared.reporter.once("auth", &text);
+                    } else {
+                        self.shared.reporter.limited("rejected", &text);
+                    }
+                }
+                Err(SendError::Retry { reason, .. }) => {
+                    self.fail(&mut unsettled, logs, bytes);
+                    self.shared.recycle(content);
+                    self.shared.reporter.limited(
+                        "gave-up",
+                        &format!(
+                            "logiscout: gave up delivering a batch after retrying ({reason}); {logs} logs dropped"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn fail(&self, unsettled: &mut Unsettled, logs: u64, bytes: usize) {
+        self.shared
+            .counters
+            .batches_failed
+            .fetch_add(1, Ordering::Relaxed);
+        self.settle_part(unsettled, logs, bytes, false);
+    }
+
+    fn settle_part(&self, unsettled: &mut Unsettled, logs: u64, bytes: usize, sent: bool) {
+        let logs = logs.min(unsettled.logs);
+        let bytes = bytes.min(unsettled.bytes);
+        let mut part = Unsettled {
+            shared: self.shared.clone(),
+            logs,
+            bytes,
+        };
+        unsettled.logs -= logs;
+        unsettled.bytes -= bytes;
+        part.settle(sent);
+    }
+}

@@ -21,3 +21,8 @@
 #![deny(missing_docs)]
 
 pub use logiscout_core::*;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -145,6 +145,7 @@ struct Inner {
     /// Benchmark mode: answer 200 and only count.
     discard: bool,
     discarded: (u64, u64),
+    discard_latency: Duration,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -182,6 +183,11 @@ impl IngestServer {
         let server = IngestServer::start();
         server.state.lock().unwrap().discard = true;
         server
+    }
+
+    /// In discarding mode: wait this long before each answer (a distant ingest endpoint).
+    pub fn set_discard_latency(&self, latency: Duration) {
+        self.state.lock().unwrap().discard_latency = latency;
     }
 
     /// In discarding mode: (requests, body bytes) received.
@@ -296,13 +302,21 @@ fn serve(state: Shared, addr: SocketAddr) -> (tokio::runtime::Runtime, SocketAdd
 }
 
 async fn ingest(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    {
+    let discard_latency = {
         let mut inner = state.lock().unwrap();
         if inner.discard {
             inner.discarded.0 += 1;
             inner.discarded.1 += body.len() as u64;
-            return StatusCode::OK.into_response();
+            Some(inner.discard_latency)
+        } else {
+            None
         }
+    };
+    if let Some(latency) = discard_latency {
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        return StatusCode::OK.into_response();
     }
     let gzip = headers
         .get("content-encoding")

@@ -1,0 +1,22 @@
+# The same commands as the README.
+
+# Run the whole test suite (what CI runs).
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# The plain console logger example.
+example:
+    cargo run --example plain
+
+# The hot-path benchmark (figures go to docs/benchmarks.md).
+bench:
+    cargo bench -p logiscout-core --bench log_call
+
+# Everything CI does.
+ci:
+    bash .ci/run

@@ -61,7 +61,10 @@ fn bench(c: &mut Criterion) {
         posts,
         bytes as f64 / report.stats.logs_sent.max(1) as f64
     );
-    assert_eq!(report.stats.logs_dropped, 0, "no figure may come from dropping records");
+    assert_eq!(
+        report.stats.logs_dropped, 0,
+        "no figure may come from dropping records"
+    );
 }
 
 criterion_group!(benches, bench);

@@ -22,6 +22,13 @@
 
 pub use logiscout_core::*;
 
+/// Request correlation for tower services (axum, hyper, tonic); feature `tower` (`axum` adds the
+/// extractor).
+#[cfg(feature = "tower")]
+pub mod tower {
+    pub use logiscout_tower::*;
+}
+
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -75,6 +75,8 @@ pub(crate) struct Part {
     pub id: CorrelationId,
     pub request: Option<RequestMeta>,
     pub logs: Vec<LogEntry>,
+    /// This part carries the end of a finished request (the last of its payloads).
+    pub closes: bool,
 }
 
 impl Part {
@@ -99,6 +101,11 @@ pub(crate) struct BatchContent {
 }
 
 impl BatchContent {
+    /// How many requests this batch closes (their final payload is in it).
+    pub(crate) fn closed_requests(&self) -> usize {
+        self.parts.iter().filter(|p| p.closes).count()
+    }
+
     pub(crate) fn log_count(&self) -> usize {
         self.parts.iter().map(|p| p.logs.len()).sum()
     }
@@ -141,10 +148,12 @@ impl BatchContent {
                         id: part.id.clone(),
                         request: part.request.clone(),
                         logs: rest,
+                        closes: part.closes,
                     };
                     // The first piece of a request split here is still open on the wire: only the last
                     // piece carries the end.
                     let mut head = part;
+                    head.closes = false;
                     if let Some(r) = head.request.as_mut() {
                         r.ended_at = None;
                         r.duration_ms = None;
@@ -338,12 +347,12 @@ impl Batcher {
         ended_at: Timestamp,
         duration_ms: f64,
         now: Instant,
-    ) {
+    ) -> bool {
         let Some(group) = self.groups.get_mut(id) else {
-            return;
+            return false;
         };
         let Some(request) = group.request.as_mut() else {
-            return;
+            return false;
         };
         request.status = status;
         request.ended_at = Some(ended_at);
@@ -351,9 +360,11 @@ impl Batcher {
         if group.shipped_any || request.record_always || !group.logs.is_empty() {
             group.needs_close = true;
             self.oldest.get_or_insert(now);
+            true
         } else {
             // No logs, no payload (the Python client's rule), unless asked to record every request.
             self.groups.shift_remove(id);
+            false
         }
     }
 
@@ -436,6 +447,7 @@ impl Batcher {
             }
             bytes_left = budget;
             group.shipped_any = true;
+            let closes = drained && group.needs_close;
             if drained {
                 group.needs_close = false;
                 if finished {
@@ -446,6 +458,7 @@ impl Batcher {
                 id: id.clone(),
                 request,
                 logs,
+                closes,
             });
             if !drained {
                 break;
@@ -660,6 +673,7 @@ mod tests {
                 id: id("s"),
                 request: None,
                 logs: vec![entry(1, "only")],
+                closes: false,
             }],
         };
         assert!(single.split().is_err());

@@ -92,6 +92,10 @@ struct Counters {
     unreported_drops: AtomicU64,
     /// Request start/end events lost to a full queue.
     events_dropped: AtomicU64,
+    /// Request ends handed to the worker, and those resolved (shipped, dropped, or needing no payload):
+    /// what `flush` waits for besides logs.
+    ends_enqueued: AtomicU64,
+    ends_settled: AtomicU64,
 }
 
 impl Counters {
@@ -117,6 +121,18 @@ impl Counters {
     fn settled(&self) -> u64 {
         self.sent.load(Ordering::SeqCst) + self.dropped.load(Ordering::SeqCst)
     }
+
+    /// What a flush started now waits for: (logs, request ends).
+    fn flush_target(&self) -> (u64, u64) {
+        (
+            self.enqueued.load(Ordering::SeqCst),
+            self.ends_enqueued.load(Ordering::SeqCst),
+        )
+    }
+
+    fn reached(&self, target: (u64, u64)) -> bool {
+        self.settled() >= target.0 && self.ends_settled.load(Ordering::SeqCst) >= target.1
+    }
 }
 
 pub(crate) enum Event {
@@ -138,7 +154,7 @@ pub(crate) enum Event {
 
 enum Control {
     Flush {
-        target: u64,
+        target: (u64, u64),
         reply: std::sync::mpsc::Sender<()>,
     },
     Shutdown {
@@ -216,7 +232,11 @@ impl Shared {
                 self.release(accounted_size(entry.body.len()));
                 self.counters.drop_logs(1);
             }
-            _ => {
+            Event::RequestFinished { .. } => {
+                self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters.ends_settled.fetch_add(1, Ordering::SeqCst);
+            }
+            Event::RequestStarted { .. } => {
                 self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -385,11 +405,12 @@ impl Shipper {
             ended_at: Timestamp::now(),
             duration_ms: request.started.elapsed().as_secs_f64() * 1000.0,
         };
+        // Counted before the hand-off, so a flush that starts right after waits for it.
+        let counters = &self.shared.counters;
+        counters.ends_enqueued.fetch_add(1, Ordering::SeqCst);
         if self.shared.offer(event).is_err() {
-            self.shared
-                .counters
-                .events_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+            counters.ends_settled.fetch_add(1, Ordering::SeqCst);
         }
     }
 
@@ -399,9 +420,9 @@ impl Shipper {
 
     /// Waits until everything enqueued before this call is sent or dropped, or `timeout` passes.
     pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
-        let target = self.shared.counters.enqueued.load(Ordering::SeqCst);
+        let target = self.shared.counters.flush_target();
         let (reply, done) = std::sync::mpsc::channel();
-        let complete = if self.shared.counters.settled() >= target {
+        let complete = if self.shared.counters.reached(target) {
             true
         } else if self
             .shared
@@ -415,7 +436,7 @@ impl Shipper {
             false
         };
         FlushReport {
-            complete: complete || self.shared.counters.settled() >= target,
+            complete: complete || self.shared.counters.reached(target),
             stats: self.stats(),
         }
     }
@@ -524,10 +545,17 @@ struct Unsettled {
     shared: Arc<Shared>,
     logs: u64,
     bytes: usize,
+    /// Request ends this batch carries.
+    ends: u64,
 }
 
 impl Unsettled {
     fn settle(&mut self, sent: bool) {
+        self.shared
+            .counters
+            .ends_settled
+            .fetch_add(self.ends, Ordering::SeqCst);
+        self.ends = 0;
         if sent {
             self.shared
                 .counters
@@ -544,7 +572,7 @@ impl Unsettled {
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        if self.logs > 0 || self.bytes > 0 {
+        if self.logs > 0 || self.bytes > 0 || self.ends > 0 {
             self.settle(false);
         }
     }
@@ -603,7 +631,7 @@ async fn worker_loop(
         settings.max_batch_wait,
     );
     let mut in_flight = tokio::task::JoinSet::new();
-    let mut flushes: Vec<(u64, std::sync::mpsc::Sender<()>)> = Vec::new();
+    let mut flushes: Vec<((u64, u64), std::sync::mpsc::Sender<()>)> = Vec::new();
     let mut shutdown: Option<(Instant, std::sync::mpsc::Sender<bool>)> = None;
     let delivery = Arc::new(Delivery {
         shared: shared.clone(),
@@ -629,7 +657,12 @@ async fn worker_loop(
                     status,
                     ended_at,
                     duration_ms,
-                } => batcher.request_finished(&id, status, ended_at, duration_ms, now),
+                } => {
+                    if !batcher.request_finished(&id, status, ended_at, duration_ms, now) {
+                        // No payload needed (or the start was lost): resolved now.
+                        shared.counters.ends_settled.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
             }
         }
         let forced = !flushes.is_empty() || shutdown.is_some();
@@ -650,12 +683,12 @@ async fn worker_loop(
                 shared: shared.clone(),
                 logs: content.log_count() as u64,
                 bytes: content.accounted_bytes(),
+                ends: content.closed_requests() as u64,
             };
             in_flight.spawn(delivery.clone().deliver(content, unsettled));
         }
-        let settled = shared.counters.settled();
         flushes.retain(|(target, reply)| {
-            if settled >= *target {
+            if shared.counters.reached(*target) {
                 let _ = reply.send(());
                 false
             } else {
@@ -774,14 +807,13 @@ impl Delivery {
                 }
             };
             let logs = batch.logs as u64;
-            let bytes = content.accounted_bytes();
             match outcome {
                 Ok(()) => {
                     self.shared
                         .counters
                         .batches_sent
                         .fetch_add(1, Ordering::Relaxed);
-                    self.settle_part(&mut unsettled, logs, bytes, true);
+                    self.settle_part(&mut unsettled, &content, true);
                     self.shared.recycle(content);
                 }
                 Err(SendError::TooLarge) => match content.split() {
@@ -790,7 +822,7 @@ impl Delivery {
                         queue.push(a);
                     }
                     Err(content) => {
-                        self.fail(&mut unsettled, logs, bytes);
+                        self.fail(&mut unsettled, &content);
                         self.shared.recycle(content);
                         self.shared.reporter.limited(
                             "413",
@@ -799,7 +831,7 @@ impl Delivery {
                     }
                 },
                 Err(SendError::Rejected { status, reason }) => {
-                    self.fail(&mut unsettled, logs, bytes);
+                    self.fail(&mut unsettled, &content);
                     self.shared.recycle(content);
                     let text = format!(
                         "logiscout: the ingest endpoint refused a batch ({reason}); {logs} logs dropped"
@@ -811,7 +843,7 @@ impl Delivery {
                     }
                 }
                 Err(SendError::Retry { reason, .. }) => {
-                    self.fail(&mut unsettled, logs, bytes);
+                    self.fail(&mut unsettled, &content);
                     self.shared.recycle(content);
                     self.shared.reporter.limited(
                         "gave-up",
@@ -824,24 +856,27 @@ impl Delivery {
         }
     }
 
-    fn fail(&self, unsettled: &mut Unsettled, logs: u64, bytes: usize) {
+    fn fail(&self, unsettled: &mut Unsettled, content: &BatchContent) {
         self.shared
             .counters
             .batches_failed
             .fetch_add(1, Ordering::Relaxed);
-        self.settle_part(unsettled, logs, bytes, false);
+        self.settle_part(unsettled, content, false);
     }
 
-    fn settle_part(&self, unsettled: &mut Unsettled, logs: u64, bytes: usize, sent: bool) {
-        let logs = logs.min(unsettled.logs);
-        let bytes = bytes.min(unsettled.bytes);
+    fn settle_part(&self, unsettled: &mut Unsettled, content: &BatchContent, sent: bool) {
+        let logs = (content.log_count() as u64).min(unsettled.logs);
+        let bytes = content.accounted_bytes().min(unsettled.bytes);
+        let ends = (content.closed_requests() as u64).min(unsettled.ends);
         let mut part = Unsettled {
             shared: self.shared.clone(),
             logs,
             bytes,
+            ends,
         };
         unsettled.logs -= logs;
         unsettled.bytes -= bytes;
+        unsettled.ends -= ends;
         part.settle(sent);
     }
 }

@@ -5,6 +5,8 @@
 //! again on the same port, and checks every body against the wire format's JSON Schema.
 #![forbid(unsafe_code)]
 
+pub mod scenarios;
+
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -271,6 +273,13 @@ impl Drop for IngestServer {
 }
 
 fn serve(state: Shared, addr: SocketAddr) -> (tokio::runtime::Runtime, SocketAddr) {
+    // Built on a thread of its own, so a server can be started from inside another runtime too.
+    std::thread::spawn(move || serve_here(state, addr))
+        .join()
+        .expect("server thread")
+}
+
+fn serve_here(state: Shared, addr: SocketAddr) -> (tokio::runtime::Runtime, SocketAddr) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

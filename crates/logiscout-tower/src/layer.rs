@@ -1,0 +1,107 @@
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+use logiscout_core::correlation::CorrelationId;
+use tower_layer::Layer;
+
+use crate::service::Correlation;
+
+/// Settings shared by every clone of the layer and its services.
+pub(crate) struct Settings {
+    pub(crate) header: HeaderName,
+    pub(crate) trust_incoming: bool,
+    pub(crate) generator: Arc<dyn Fn() -> CorrelationId + Send + Sync>,
+    pub(crate) record_all_requests: bool,
+}
+
+/// A [`Layer`] that gives every request a correlation ID and runs it inside that correlation scope.
+///
+/// ```
+/// use logiscout_tower::CorrelationLayer;
+/// use logiscout_core::correlation::CorrelationId;
+///
+/// let layer = CorrelationLayer::new()
+///     .header_name(http::HeaderName::from_static("x-request-id"))
+///     .trust_incoming(true)
+///     .generator(|| CorrelationId::new(format!("req-{}", std::process::id())))
+///     .record_all_requests(true);
+/// ```
+#[derive(Clone)]
+pub struct CorrelationLayer {
+    settings: Arc<Settings>,
+}
+
+impl fmt::Debug for CorrelationLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationLayer")
+            .field("header", &self.settings.header)
+            .field("trust_incoming", &self.settings.trust_incoming)
+            .field("record_all_requests", &self.settings.record_all_requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CorrelationLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CorrelationLayer {
+    /// The default: header `x-correlation-id`, incoming IDs trusted when valid, UUID v4 for new ones,
+    /// payloads only for requests that logged something (like the Python client).
+    pub fn new() -> Self {
+        CorrelationLayer {
+            settings: Arc::new(Settings {
+                header: crate::DEFAULT_HEADER,
+                trust_incoming: true,
+                generator: Arc::new(CorrelationId::generate),
+                record_all_requests: false,
+            }),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Settings)) -> Self {
+        let s = &*self.settings;
+        let mut copy = Settings {
+            header: s.header.clone(),
+            trust_incoming: s.trust_incoming,
+            generator: s.generator.clone(),
+            record_all_requests: s.record_all_requests,
+        };
+        f(&mut copy);
+        self.settings = Arc::new(copy);
+        self
+    }
+
+    /// The header that carries the ID in and out (default `x-correlation-id`).
+    pub fn header_name(self, header: HeaderName) -> Self {
+        self.with(|s| s.header = header)
+    }
+
+    /// Whether a valid incoming ID is kept (default `true`). With `false`, every request gets a new ID,
+    /// for services at a trust boundary.
+    pub fn trust_incoming(self, trust: bool) -> Self {
+        self.with(|s| s.trust_incoming = trust)
+    }
+
+    /// How new IDs are made (default: UUID v4).
+    pub fn generator(self, generator: impl Fn() -> CorrelationId + Send + Sync + 'static) -> Self {
+        self.with(|s| s.generator = Arc::new(generator))
+    }
+
+    /// Ships a payload (method, path, status, duration) for every request, even one that logged
+    /// nothing: an access log. Default `false`: no logs, no payload.
+    pub fn record_all_requests(self, all: bool) -> Self {
+        self.with(|s| s.record_all_requests = all)
+    }
+}
+
+impl<S> Layer<S> for CorrelationLayer {
+    type Service = Correlation<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Correlation::new(inner, self.settings.clone())
+    }
+}

@@ -1,0 +1,158 @@
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::{HeaderValue, Request, Response};
+use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+use tower_service::Service;
+
+use crate::body::CorrelatedBody;
+use crate::future::ResponseFuture;
+use crate::layer::Settings;
+
+/// The service made by [`CorrelationLayer`](crate::CorrelationLayer).
+#[derive(Clone)]
+pub struct Correlation<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Correlation<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Correlation")
+            .field("inner", &self.inner)
+            .field("header", &self.settings.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Correlation<S> {
+    pub(crate) fn new(inner: S, settings: Arc<Settings>) -> Self {
+        Correlation { inner, settings }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Correlation<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<CorrelatedBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let settings = &*self.settings;
+        let incoming = if settings.trust_incoming {
+            req.headers()
+                .get(&settings.header)
+                .and_then(|v| CorrelationId::parse_bytes(v.as_bytes()).ok())
+        } else {
+            None
+        };
+        let id = incoming.unwrap_or_else(|| (settings.generator)());
+        // Valid IDs are ASCII from a safe alphabet; a generator's odd output is replaced, never sent raw.
+        let value = match HeaderValue::from_str(id.as_str()) {
+            Ok(v) => v,
+            Err(_) => HeaderValue::from_static("invalid"),
+        };
+        req.headers_mut()
+            .insert(settings.header.clone(), value.clone());
+        req.extensions_mut().insert(id.clone());
+        let info = RequestInfo::new(req.method().as_str(), req.uri().path())
+            .record_always(settings.record_all_requests);
+        let ctx = Context::new(id).with_request(info);
+        logiscout_core::middleware::request_started(&ctx);
+        // The synchronous part of the inner `call` runs in the scope too (handlers may log there).
+        let future = correlation::sync_scope(ctx.clone(), || self.inner.call(req));
+        ResponseFuture::new(future, ctx, settings.header.clone(), value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{HeaderValue, Request, Response};
+    use logiscout_core::correlation::{self, CorrelationId};
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+    use crate::CorrelationLayer;
+
+    /// What the inner service saw: the header, the extension, and the current scope, in `call` and after
+    /// an await.
+    async fn inspect(req: Request<String>) -> Result<Response<String>, Infallible> {
+        let header = req.headers()["x-correlation-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let ext = req.extensions().get::<CorrelationId>().unwrap().to_string();
+        tokio::task::yield_now().await;
+        let scoped = correlation::current().unwrap().to_string();
+        Ok(Response::new(format!("{header} {ext} {scoped}")))
+    }
+
+    async fn call(layer: CorrelationLayer, incoming: Option<&str>) -> (String, String) {
+        let svc = ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(inspect));
+        let mut req = Request::new(String::new());
+        if let Some(v) = incoming {
+            req.headers_mut()
+                .insert("x-correlation-id", HeaderValue::from_str(v).unwrap());
+        }
+        let resp = svc.oneshot(req).await.unwrap();
+        let echoed = resp.headers()["x-correlation-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = resp.into_body();
+        use http_body_util::BodyExt;
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (echoed, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_valid_incoming_id_is_kept_everywhere() {
+        let (echoed, seen) = call(CorrelationLayer::new(), Some("abc-123")).await;
+        assert_eq!(echoed, "abc-123");
+        assert_eq!(seen, "abc-123 abc-123 abc-123");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_incoming_id_is_replaced_everywhere() {
+        for bad in ["has space", &"x".repeat(129), "a\"b", "tab\there"] {
+            let (echoed, seen) = call(CorrelationLayer::new(), Some(bad)).await;
+            assert_ne!(echoed, bad);
+            assert_eq!(echoed.len(), 36, "a UUID");
+            assert_eq!(seen, format!("{echoed} {echoed} {echoed}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn untrusted_incoming_ids_are_never_kept() {
+        let layer = CorrelationLayer::new().trust_incoming(false);
+        let (echoed, _) = call(layer, Some("abc-123")).await;
+        assert_ne!(echoed, "abc-123");
+    }
+
+    #[tokio::test]
+    async fn the_generator_makes_new_ids() {
+        let layer = CorrelationLayer::new().generator(|| CorrelationId::new("gen-1"));
+        assert_eq!(call(layer, None).await.0, "gen-1");
+    }
+
+    #[tokio::test]
+    async fn the_scope_ends_with_the_request() {
+        let _ = call(CorrelationLayer::new(), Some("scoped")).await;
+        assert!(correlation::current().is_none());
+    }
+}

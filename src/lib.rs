@@ -29,6 +29,12 @@ pub mod tower {
     pub use logiscout_tower::*;
 }
 
+/// Request correlation for actix-web; feature `actix`.
+#[cfg(feature = "actix")]
+pub mod actix {
+    pub use logiscout_actix::*;
+}
+
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -1,0 +1,286 @@
+use std::fmt;
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{Error, HttpMessage};
+use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+
+use crate::body::CorrelatedBody;
+
+/// The middleware with its default behaviour: `App::new().wrap(Correlation)`.
+///
+/// Header `x-correlation-id`, valid incoming IDs kept, UUID v4 for new ones, payloads only for requests
+/// that logged something. [`Correlation::options`] changes these.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Correlation;
+
+impl Correlation {
+    /// The builder for non-default behaviour; it is itself the middleware (`.wrap(...)` it).
+    ///
+    /// ```
+    /// use logiscout_actix::Correlation;
+    /// use logiscout_core::correlation::CorrelationId;
+    ///
+    /// let mw = Correlation::options()
+    ///     .header_name("x-request-id")
+    ///     .trust_incoming(false)
+    ///     .generator(|| CorrelationId::new(format!("req-{}", std::process::id())))
+    ///     .record_all_requests(true);
+    /// let app = actix_web::App::new().wrap(mw);
+    /// ```
+    pub fn options() -> CorrelationOptions {
+        CorrelationOptions::default()
+    }
+}
+
+/// [`Correlation`] with options; also the middleware (implements `Transform`).
+#[derive(Clone)]
+pub struct CorrelationOptions {
+    header: HeaderName,
+    trust_incoming: bool,
+    generator: Arc<dyn Fn() -> CorrelationId + Send + Sync>,
+    record_all_requests: bool,
+}
+
+impl fmt::Debug for CorrelationOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationOptions")
+            .field("header", &self.header)
+            .field("trust_incoming", &self.trust_incoming)
+            .field("record_all_requests", &self.record_all_requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CorrelationOptions {
+    fn default() -> Self {
+        CorrelationOptions {
+            header: HeaderName::from_static(crate::DEFAULT_HEADER),
+            trust_incoming: true,
+            generator: Arc::new(CorrelationId::generate),
+            record_all_requests: false,
+        }
+    }
+}
+
+impl CorrelationOptions {
+    /// The header that carries the ID in and out (default `x-correlation-id`). A name that is not a
+    /// valid header name keeps the default.
+    pub fn header_name(mut self, name: &str) -> Self {
+        if let Ok(h) = HeaderName::try_from(name) {
+            self.header = h;
+        }
+        self
+    }
+
+    /// Whether a valid incoming ID is kept (default `true`).
+    pub fn trust_incoming(mut self, trust: bool) -> Self {
+        self.trust_incoming = trust;
+        self
+    }
+
+    /// How new IDs are made (default: UUID v4).
+    pub fn generator(
+        mut self,
+        generator: impl Fn() -> CorrelationId + Send + Sync + 'static,
+    ) -> Self {
+        self.generator = Arc::new(generator);
+        self
+    }
+
+    /// Ships a payload for every request, even one that logged nothing (default `false`).
+    pub fn record_all_requests(mut self, all: bool) -> Self {
+        self.record_all_requests = all;
+        self
+    }
+}
+
+type Respond<B> = ServiceResponse<CorrelatedBody<B>>;
+
+impl<S, B> Transform<S, ServiceRequest> for Correlation
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = Respond<B>;
+    type Error = Error;
+    type Transform = CorrelationMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        CorrelationOptions::default().new_transform(service)
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for CorrelationOptions
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = Respond<B>;
+    type Error = Error;
+    type Transform = CorrelationMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(CorrelationMiddleware {
+            service: Rc::new(service),
+            options: Rc::new(self.clone()),
+        }))
+    }
+}
+
+/// The service made by [`Correlation`] / [`CorrelationOptions`].
+pub struct CorrelationMiddleware<S> {
+    service: Rc<S>,
+    options: Rc<CorrelationOptions>,
+}
+
+impl<S> fmt::Debug for CorrelationMiddleware<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationMiddleware")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for CorrelationMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = Respond<B>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let options = &*self.options;
+        let incoming = if options.trust_incoming {
+            req.headers()
+                .get(&options.header)
+                .and_then(|v| CorrelationId::parse_bytes(v.as_bytes()).ok())
+        } else {
+            None
+        };
+        let id = incoming.unwrap_or_else(|| (options.generator)());
+        let value =
+            HeaderValue::from_str(id.as_str()).unwrap_or(HeaderValue::from_static("invalid"));
+        req.headers_mut()
+            .insert(options.header.clone(), value.clone());
+        req.extensions_mut().insert(id.clone());
+        let info = RequestInfo::new(req.method().as_str(), req.path())
+            .record_always(options.record_all_requests);
+        let ctx = Context::new(id).with_request(info);
+        logiscout_core::middleware::request_started(&ctx);
+        let header = options.header.clone();
+        // The handler's synchronous part runs in the scope too.
+        let fut = correlation::sync_scope(ctx.clone(), || self.service.call(req));
+        let fut = correlation::scope(ctx.clone(), fut);
+        Box::pin(async move {
+            let mut finish = Finish {
+                ctx: Some(ctx.clone()),
+            };
+            match fut.await {
+                Ok(response) => {
+                    finish.done(response.status().as_u16());
+                    let mut response = response.map_body(|_, body| CorrelatedBody::new(body, ctx));
+                    response.headers_mut().insert(header, value);
+                    Ok(response)
+                }
+                Err(err) => {
+                    // An error no handler turned into a response: the response actix will send for it
+                    // is made here, so it carries the ID and its status is recorded.
+                    let mut response = err.error_response();
+                    response.headers_mut().insert(header, value);
+                    finish.done(response.status().as_u16());
+                    Err(actix_web::error::InternalError::from_response(err, response).into())
+                }
+            }
+        })
+    }
+}
+
+/// Records the request's end exactly once: with its status, or — dropped before a response — 500
+/// while panicking, 499 when the client went away.
+struct Finish {
+    ctx: Option<Context>,
+}
+
+impl Finish {
+    fn done(&mut self, status: u16) {
+        if let Some(ctx) = self.ctx.take() {
+            logiscout_core::middleware::request_finished(&ctx, Some(status));
+        }
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let status = if std::thread::panicking() { 500 } else { 499 };
+        self.done(status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, web, App, HttpResponse};
+
+    use super::Correlation;
+
+    #[actix_web::test]
+    async fn an_error_from_inner_middleware_still_carries_the_id() {
+        let app = test::init_service(
+            App::new()
+                .wrap_fn(|_req, _srv| async {
+                    Err::<actix_web::dev::ServiceResponse, _>(actix_web::error::ErrorForbidden(
+                        "not you",
+                    ))
+                })
+                .wrap(Correlation)
+                .route("/", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/")
+            .insert_header(("x-correlation-id", "err-id-1"))
+            .to_request();
+        let err = test::try_call_service(&app, req).await.unwrap_err();
+        let resp = err.error_response();
+        assert_eq!(resp.status().as_u16(), 403);
+        assert_eq!(resp.headers().get("x-correlation-id").unwrap(), "err-id-1");
+    }
+
+    #[actix_web::test]
+    async fn invalid_incoming_values_are_replaced() {
+        let app = test::init_service(
+            App::new()
+                .wrap(Correlation)
+                .route("/", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        for bad in ["has space", &"x".repeat(129), "a\"b"] {
+            let req = test::TestRequest::get()
+                .uri("/")
+                .insert_header(("x-correlation-id", bad))
+                .to_request();
+            let resp = test::call_service(&app, req).await;
+            let echoed = resp
+                .headers()
+                .get("x-correlation-id")
+                .unwrap()
+                .to_str()
+                .unwrap();
+            assert_ne!(echoed, bad);
+            assert_eq!(echoed.len(), 36);
+        }
+    }
+}

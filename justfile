@@ -9,6 +9,14 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# The whole product end to end: an axum service shipping to the local sink, checked.
+demo:
+    cargo run --example demo
+
+# The local ingest sink; extra flags pass through (`just sink --token lgs_dev --out batches.jsonl`).
+sink *FLAGS:
+    cargo run -p logiscout-sink -- {{FLAGS}}
+
 # The plain console logger example.
 example:
     cargo run --example plain

@@ -1,0 +1,997 @@
+//! A local stand-in for the LogiScout ingest endpoint, for development and tests.
+//!
+//! The sink accepts the wire format (plain or gzip) on `POST /ingest` (and `POST /`), checks the
+//! `Authorization: Bearer` token when one is configured, validates each body against the wire format's JSON
+//! Schema, drops duplicate batches by `X-LogiScout-Batch-Id`, and keeps what it accepted: in memory, in a
+//! JSON-lines file, and as one readable line per batch on standard output. `GET /stats` answers the counts.
+//! [`Faults`] make it misbehave on purpose (status codes, `Retry-After`, latency, hanging, closing the
+//! connection) to test a client's retries.
+//!
+//! It runs on a thread and a tokio runtime of its own, so it can be used from sync or async code alike:
+//!
+//! ```
+//! use logiscout_sink::{Sink, SinkConfig};
+//!
+//! let sink = Sink::start(SinkConfig { quiet: true, ..SinkConfig::default() })?;
+//! println!("point the logger at {}", sink.url()); // http://127.0.0.1:PORT/ingest
+//! assert_eq!(sink.stats().batches, 0);
+//! sink.shutdown();
+//! # Ok::<(), logiscout_sink::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The wire format's JSON Schema (a copy of `logiscout-testkit`'s, checked equal by a test).
+pub const SCHEMA: &str = include_str!("wire-format.schema.json");
+
+/// The default limit on a request body, on the wire and after gunzip: 16 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The batch ID header the client sends (the same on every retry of one batch).
+pub const BATCH_ID_HEADER: &str = "x-logiscout-batch-id";
+
+/// How long [`SinkHandle::shutdown`] lets open connections finish before cutting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// At most this many schema violations are listed in a 400 answer.
+const MAX_REASONS: usize = 10;
+
+/// What the sink does and where it listens.
+#[derive(Clone)]
+pub struct SinkConfig {
+    /// The address to listen on; port 0 picks a free one (see [`SinkHandle::addr`]).
+    pub listen: SocketAddr,
+    /// When set, every ingest request must carry `Authorization: Bearer <token>` (else 401).
+    pub token: Option<String>,
+    /// Append each accepted batch (the decoded body, one JSON object per line) to this file.
+    pub out: Option<PathBuf>,
+    /// Misbehaviour on purpose.
+    pub faults: Faults,
+    /// Print nothing (no line per batch).
+    pub quiet: bool,
+    /// Bodies larger than this, on the wire or after gunzip, are answered 413.
+    pub max_body_bytes: usize,
+    /// Keep accepted batches in memory for [`SinkHandle::batches`] (switch off for a long-running sink).
+    pub keep_batches: bool,
+}
+
+impl Default for SinkConfig {
+    /// `127.0.0.1:0`, no token, no file, no faults, printing, 16 MiB, batches kept in memory.
+    fn default() -> Self {
+        SinkConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+            out: None,
+            faults: Faults::default(),
+            quiet: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            keep_batches: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for SinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("out", &self.out)
+            .field("faults", &self.faults)
+            .field("quiet", &self.quiet)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("keep_batches", &self.keep_batches)
+            .finish()
+    }
+}
+
+/// Fault injection for ingest requests (`POST /ingest`); `GET /stats` always answers.
+///
+/// A request is *faulted* with probability [`rate`](Faults::rate) (every request when it is `None`, as
+/// soon as a fault is configured). A faulted request hangs when [`hang`](Faults::hang) is set, else has
+/// its connection closed when [`close`](Faults::close) is set, else is answered with one of
+/// [`statuses`](Faults::statuses) (picked at random; 503 when only a rate is given), with
+/// `Retry-After` when [`retry_after`](Faults::retry_after) is set. A faulted request is not stored.
+/// [`latency`](Faults::latency) delays every ingest answer, faulted or not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Answer faulted requests with one of these status codes (200–599).
+    pub statuses: Vec<u16>,
+    /// The fraction of ingest requests that are faulted, 0.0–1.0 (`None`: all of them).
+    pub rate: Option<f64>,
+    /// `Retry-After: <seconds>` on fault status answers.
+    pub retry_after: Option<u64>,
+    /// Wait this long before answering any ingest request.
+    pub latency: Duration,
+    /// Faulted requests are never answered.
+    pub hang: bool,
+    /// Faulted requests have their TCP connection closed without an answer.
+    pub close: bool,
+    /// Seed for the random choices (rate, status), for reproducible runs.
+    pub seed: Option<u64>,
+}
+
+impl Faults {
+    /// Whether any request can be faulted (latency alone is not a fault).
+    pub fn any(&self) -> bool {
+        !self.statuses.is_empty() || self.rate.is_some() || self.hang || self.close
+    }
+
+    /// Checks that the settings make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(rate) = self.rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("the fail rate must be between 0 and 1, not {rate}"));
+            }
+        }
+        if let Some(bad) = self.statuses.iter().find(|s| !(200..=599).contains(*s)) {
+            return Err(format!(
+                "a fail status must be between 200 and 599, not {bad}"
+            ));
+        }
+        if self.hang && self.close {
+            return Err("hang and close cannot both be set".to_owned());
+        }
+        if self.retry_after.is_some() && (self.hang || self.close || !self.answers_status()) {
+            return Err(
+                "retry-after needs a fault answered with a status (a fail status or a fail rate)"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    fn answers_status(&self) -> bool {
+        !self.statuses.is_empty() || self.rate.is_some()
+    }
+}
+
+/// The sink's counters, as `GET /stats` answers them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SinkStats {
+    /// Batches accepted and stored (duplicates not counted).
+    pub batches: u64,
+    /// Log entries in the stored batches.
+    pub logs: u64,
+    /// Distinct correlation IDs that came with a `request` object (served requests).
+    pub requests: u64,
+    /// Payloads in the stored batches.
+    pub payloads: u64,
+    /// Batches answered 200 but not stored, because their batch ID was already stored.
+    pub duplicates: u64,
+    /// Bodies refused: not JSON, not matching the schema, inconsistent, too large (400, 413, 415).
+    pub rejected: u64,
+    /// Requests refused for a missing or wrong token (401).
+    pub unauthorized: u64,
+    /// Ingest requests that got an injected fault.
+    pub faults: u64,
+    /// The sum of the stored batches' `batch_metadata.dropped_logs` (what the client says it dropped).
+    pub dropped_logs: u64,
+    /// Every ingest request received, whatever its answer.
+    pub received: u64,
+}
+
+/// Why the sink could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listen address could not be bound.
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The output file could not be opened for appending.
+    Out {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The runtime or the server thread could not be started.
+    Runtime(std::io::Error),
+    /// The settings are inconsistent.
+    Config(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::Out { path, source } => {
+                write!(f, "cannot open {} for appending: {source}", path.display())
+            }
+            Error::Runtime(source) => write!(f, "cannot start the sink's runtime: {source}"),
+            Error::Config(reason) => write!(f, "invalid sink settings: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Bind { source, .. } | Error::Out { source, .. } | Error::Runtime(source) => {
+                Some(source)
+            }
+            Error::Config(_) => None,
+        }
+    }
+}
+
+/// The local ingest sink.
+#[derive(Debug)]
+pub struct Sink;
+
+impl Sink {
+    /// Binds the listen address and starts serving on a thread of its own.
+    ///
+    /// Can be called from sync code or from inside a tokio runtime.
+    pub fn start(config: SinkConfig) -> Result<SinkHandle, Error> {
+        config.faults.validate().map_err(Error::Config)?;
+        let validator = compile_schema().map_err(Error::Config)?;
+        let out = match &config.out {
+            Some(path) => Some(
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| Error::Out {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
+        let listener =
+            std::net::TcpListener::bind(config.listen).map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(Error::Runtime)?;
+        listener.set_nonblocking(true).map_err(Error::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+
+        let rng = match config.faults.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        let shared = Arc::new(Shared {
+            token: config.token,
+            quiet: config.quiet,
+            max_body_bytes: config.max_body_bytes,
+            keep_batches: config.keep_batches,
+            faults: config.faults,
+            validator,
+            rng: Mutex::new(rng),
+            inner: Mutex::new(Inner {
+                out,
+                ..Inner::default()
+            }),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("logiscout-sink".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, thread_shared, stop_rx).await,
+                        Err(e) => eprintln!("logiscout-sink: cannot listen: {e}"),
+                    }
+                });
+            })
+            .map_err(Error::Runtime)?;
+        Ok(SinkHandle {
+            addr,
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running sink; dropping it shuts it down (see [`SinkHandle::shutdown`]).
+pub struct SinkHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SinkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkHandle")
+            .field("addr", &self.addr)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl SinkHandle {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The ingest URL, `http://ADDR/ingest`: the logger's endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}/ingest", self.addr)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SinkStats {
+        self.shared.lock().stats
+    }
+
+    /// Every stored batch (the decoded bodies), in arrival order; empty when
+    /// [`SinkConfig::keep_batches`] is off.
+    pub fn batches(&self) -> Vec<Value> {
+        self.shared.lock().batches.clone()
+    }
+
+    /// Every log entry of every stored batch, with its payload's correlation ID.
+    pub fn logs(&self) -> Vec<(String, Value)> {
+        let inner = self.shared.lock();
+        let mut out = Vec::new();
+        for batch in &inner.batches {
+            for p in batch["payloads"].as_array().into_iter().flatten() {
+                let id = p["correlationId"].as_str().unwrap_or_default();
+                for l in p["logs"].as_array().into_iter().flatten() {
+                    out.push((id.to_owned(), l.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Polls until `cond` holds for the counters, or `timeout`; returns whether it held.
+    pub fn wait_until(&self, timeout: Duration, cond: impl Fn(&SinkStats) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if cond(&self.stats()) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops accepting connections, lets open ones finish (up to one second), and returns the final
+    /// counters. Blocks the calling thread until the server thread has ended.
+    pub fn shutdown(mut self) -> SinkStats {
+        self.stop_and_join();
+        self.stats()
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SinkHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+struct Shared {
+    token: Option<String>,
+    quiet: bool,
+    max_body_bytes: usize,
+    keep_batches: bool,
+    faults: Faults,
+    validator: jsonschema::Validator,
+    rng: Mutex<fastrand::Rng>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    stats: SinkStats,
+    /// Batch IDs stored so far.
+    seen: HashSet<String>,
+    /// Correlation IDs that came with a request object.
+    request_ids: HashSet<String>,
+    batches: Vec<Value>,
+    out: Option<File>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the counters inconsistent enough to matter.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn print(&self, line: std::fmt::Arguments<'_>) {
+        if !self.quiet {
+            // Not `println!`: a closed stdout must not panic the sink.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_fmt(line);
+            let _ = out.write_all(b"\n");
+            let _ = out.flush();
+        }
+    }
+
+    /// Decides whether this request is faulted, and how.
+    fn roll_fault(&self) -> Option<Fault> {
+        let faults = &self.faults;
+        if !faults.any() {
+            return None;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(rate) = faults.rate {
+            if rng.f64() >= rate {
+                return None;
+            }
+        }
+        Some(if faults.hang {
+            Fault::Hang
+        } else if faults.close {
+            Fault::Close
+        } else if faults.statuses.is_empty() {
+            Fault::Status(503)
+        } else {
+            Fault::Status(faults.statuses[rng.usize(..faults.statuses.len())])
+        })
+    }
+}
+
+enum Fault {
+    Hang,
+    Close,
+    Status(u16),
+}
+
+fn compile_schema() -> Result<jsonschema::Validator, String> {
+    let schema: Value =
+        serde_json::from_str(SCHEMA).map_err(|e| format!("the schema is not JSON: {e}"))?;
+    jsonschema::validator_for(&schema).map_err(|e| format!("the schema does not compile: {e}"))
+}
+
+/// The per-connection service's error: hyper closes the connection without answering.
+#[derive(Debug)]
+struct CloseConnection;
+
+impl std::fmt::Display for CloseConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed by fault injection")
+    }
+}
+
+impl std::error::Error for CloseConnection {}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let router = Router::new()
+        .route("/ingest", post(ingest))
+        .route("/", post(ingest))
+        .route("/stats", get(stats))
+        .with_state(shared.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    shared.print(format_args!("accept failed: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |req| handle(shared.clone(), router.clone(), req));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    // Idle keep-alive connections close at once; requests in progress get a moment to finish.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+/// Applies latency and faults to ingest requests, then hands the request to the router.
+async fn handle(
+    shared: Arc<Shared>,
+    mut router: Router,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Response, CloseConnection> {
+    if req.method() == Method::POST && matches!(req.uri().path(), "/ingest" | "/") {
+        shared.lock().stats.received += 1;
+        if !shared.faults.latency.is_zero() {
+            tokio::time::sleep(shared.faults.latency).await;
+        }
+        if let Some(fault) = shared.roll_fault() {
+            shared.lock().stats.faults += 1;
+            match fault {
+                Fault::Hang => {
+                    shared.print(format_args!("fault: hanging, no answer"));
+                    return std::future::pending().await;
+                }
+                Fault::Close => {
+                    shared.print(format_args!("fault: connection closed, no answer"));
+                    return Err(CloseConnection);
+                }
+                Fault::Status(status) => {
+                    let retry_after = shared.faults.retry_after;
+                    match retry_after {
+                        Some(s) => {
+                            shared.print(format_args!("fault: answered {status} (Retry-After {s})"))
+                        }
+                        None => shared.print(format_args!("fault: answered {status}")),
+                    }
+                    return Ok(fault_response(status, retry_after));
+                }
+            }
+        }
+    }
+    let response = tower_service::Service::call(&mut router, req).await;
+    Ok(response.unwrap_or_else(|e: Infallible| match e {}))
+}
+
+fn fault_response(status: u16, retry_after: Option<u64>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = json_response(
+        code,
+        json!({ "error": format!("fault injected: {status}") }),
+    );
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let stats = shared.lock().stats;
+    // Serialized from the struct (not a `Value`), so the fields keep their documented order.
+    let mut response = serde_json::to_string(&stats)
+        .unwrap_or_default()
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A refused request: its status and the reason, answered as `{"error": reason}`.
+struct Refusal(StatusCode, String);
+
+async fn ingest(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    match accept(&shared, req).await {
+        Ok(response) => response,
+        Err(Refusal(status, reason)) => {
+            {
+                let mut inner = shared.lock();
+                if status == StatusCode::UNAUTHORIZED {
+                    inner.stats.unauthorized += 1;
+                } else {
+                    inner.stats.rejected += 1;
+                }
+            }
+            shared.print(format_args!(
+                "refused {}: {}",
+                status.as_u16(),
+                printable(&reason, 300)
+            ));
+            json_response(status, json!({ "error": reason }))
+        }
+    }
+}
+
+async fn accept(shared: &Shared, req: Request) -> Result<Response, Refusal> {
+    let (parts, body) = req.into_parts();
+    check_token(shared, &parts.headers)?;
+    let wire = read_body(body, shared.max_body_bytes).await?;
+    let decoded = decode(&parts.headers, &wire, shared.max_body_bytes)?;
+    let batch: Value = serde_json::from_slice(&decoded).map_err(|e| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    check_schema(&shared.validator, &batch)?;
+    check_consistency(&batch)?;
+    let batch_id = batch_id(&parts.headers, &batch)?;
+    store(shared, batch_id, batch)
+}
+
+fn check_token(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(token) = &shared.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    match given {
+        Some(given) if constant_time_eq(given, token.as_bytes()) => Ok(()),
+        Some(_) => Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "the bearer token is wrong".to_owned(),
+        )),
+        None => Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "missing `Authorization: Bearer <token>`".to_owned(),
+        )),
+    }
+}
+
+/// Compares without stopping at the first difference (the length is not secret).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Err(e) => Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            format!("could not read the body: {e}"),
+        )),
+    }
+}
+
+fn too_large(limit: usize) -> Refusal {
+    Refusal(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is larger than {limit} bytes"),
+    )
+}
+
+fn decode(headers: &HeaderMap, wire: &Bytes, limit: usize) -> Result<Vec<u8>, Refusal> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("<binary>").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(wire.to_vec()),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            let mut decoder = flate2::read::GzDecoder::new(&wire[..]).take(limit as u64 + 1);
+            decoder.read_to_end(&mut out).map_err(|e| {
+                Refusal(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not valid gzip: {e}"),
+                )
+            })?;
+            if out.len() > limit {
+                return Err(too_large(limit));
+            }
+            Ok(out)
+        }
+        Some(other) => Err(Refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported Content-Encoding `{}` (gzip or none)",
+                printable(other, 40)
+            ),
+        )),
+    }
+}
+
+fn check_schema(validator: &jsonschema::Validator, batch: &Value) -> Result<(), Refusal> {
+    let mut reasons = Vec::new();
+    let mut more = 0usize;
+    for error in validator.iter_errors(batch) {
+        if reasons.len() < MAX_REASONS {
+            let at = error.instance_path().to_string();
+            let at = if at.is_empty() { "/".to_owned() } else { at };
+            reasons.push(format!("{} at {at}", printable(&error.to_string(), 200)));
+        } else {
+            more += 1;
+        }
+    }
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let mut reason = format!(
+        "the body does not match the wire-format schema: {}",
+        reasons.join("; ")
+    );
+    if more > 0 {
+        reason.push_str(&format!("; and {more} more"));
+    }
+    Err(Refusal(StatusCode::BAD_REQUEST, reason))
+}
+
+/// What the schema cannot say: `batch_metadata`'s totals match the payloads.
+fn check_consistency(batch: &Value) -> Result<(), Refusal> {
+    let Some(meta) = batch.get("batch_metadata") else {
+        return Ok(());
+    };
+    let payloads = batch["payloads"].as_array().map_or(0, Vec::len) as u64;
+    let logs = count_logs(batch);
+    let mut problems = Vec::new();
+    if meta["total_requests"].as_u64() != Some(payloads) {
+        problems.push(format!(
+            "batch_metadata.total_requests is {} but the batch has {payloads} payloads",
+            meta["total_requests"]
+        ));
+    }
+    if meta["total_logs"].as_u64() != Some(logs) {
+        problems.push(format!(
+            "batch_metadata.total_logs is {} but the batch has {logs} logs",
+            meta["total_logs"]
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal(StatusCode::BAD_REQUEST, problems.join("; ")))
+    }
+}
+
+fn count_logs(batch: &Value) -> u64 {
+    batch["payloads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["logs"].as_array().map_or(0, Vec::len) as u64)
+        .sum()
+}
+
+/// The batch ID: the header, else `batch_metadata.batch_id`; they must agree when both are there.
+fn batch_id(headers: &HeaderMap, batch: &Value) -> Result<Option<String>, Refusal> {
+    let from_body = batch["batch_metadata"]["batch_id"].as_str();
+    let from_header = match headers.get(BATCH_ID_HEADER) {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(v) if !v.trim().is_empty() => Some(v.trim()),
+            _ => {
+                return Err(Refusal(
+                    StatusCode::BAD_REQUEST,
+                    "the X-LogiScout-Batch-Id header is empty or not text".to_owned(),
+                ))
+            }
+        },
+    };
+    match (from_header, from_body) {
+        (Some(h), Some(b)) if h != b => Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the X-LogiScout-Batch-Id header ({}) differs from batch_metadata.batch_id ({})",
+                printable(h, 64),
+                printable(b, 64)
+            ),
+        )),
+        (Some(id), _) | (None, Some(id)) => Ok(Some(id.to_owned())),
+        (None, None) => Ok(None),
+    }
+}
+
+fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Response, Refusal> {
+    let payloads = batch["payloads"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let logs = count_logs(&batch);
+    let dropped = batch["batch_metadata"]["dropped_logs"]
+        .as_u64()
+        .unwrap_or(0);
+    let mut ids: Vec<&str> = Vec::new();
+    let mut request_payloads = 0u64;
+    for p in payloads {
+        let id = p["correlationId"].as_str().unwrap_or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if p.get("request").is_some_and(Value::is_object) {
+            request_payloads += 1;
+        }
+    }
+    let shown_id = batch_id.as_deref().map_or_else(|| "-".to_owned(), short_id);
+
+    let mut inner = shared.lock();
+    if let Some(id) = &batch_id {
+        if inner.seen.contains(id) {
+            inner.stats.duplicates += 1;
+            let duplicates = inner.stats.duplicates;
+            drop(inner);
+            shared.print(format_args!(
+                "batch {shown_id} duplicate, already stored: not counted again (duplicates so far: {duplicates})"
+            ));
+            return Ok(json_response(
+                StatusCode::OK,
+                json!({ "status": "duplicate", "batch_id": id }),
+            ));
+        }
+    }
+    if let Some(file) = inner.out.as_mut() {
+        let mut line = batch.to_string();
+        line.push('\n');
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            // Not stored: a 500 makes the client retry, the batch ID stays unseen.
+            drop(inner);
+            shared.print(format_args!("batch {shown_id} not stored: {e}"));
+            return Ok(json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": format!("could not store the batch: {e}") }),
+            ));
+        }
+    }
+    for p in payloads {
+        if p.get("request").is_some_and(Value::is_object) {
+            if let Some(id) = p["correlationId"].as_str() {
+                if !inner.request_ids.contains(id) {
+                    inner.request_ids.insert(id.to_owned());
+                }
+            }
+        }
+    }
+    inner.stats.requests = inner.request_ids.len() as u64;
+    inner.stats.batches += 1;
+    inner.stats.payloads += payloads.len() as u64;
+    inner.stats.logs += logs;
+    inner.stats.dropped_logs += dropped;
+    if let Some(id) = &batch_id {
+        inner.seen.insert(id.clone());
+    }
+    let line = format!(
+        "batch {shown_id} {}, {}, ids [{}], dropped {dropped}",
+        plural(request_payloads, "request"),
+        plural(logs, "log"),
+        id_list(&ids)
+    );
+    let response = json_response(
+        StatusCode::OK,
+        json!({ "status": "accepted", "batch_id": batch_id, "logs": logs }),
+    );
+    if shared.keep_batches {
+        inner.batches.push(batch);
+    }
+    drop(inner);
+    shared.print(format_args!("{line}"));
+    Ok(response)
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The first three IDs, then how many more.
+fn id_list(ids: &[&str]) -> String {
+    let mut shown: Vec<String> = ids.iter().take(3).map(|id| printable(id, 40)).collect();
+    if ids.len() > 3 {
+        shown.push(format!("… +{}", ids.len() - 3));
+    }
+    shown.join(", ")
+}
+
+fn short_id(id: &str) -> String {
+    if id.chars().count() > 8 {
+        format!("{}…", printable(&id.chars().take(8).collect::<String>(), 8))
+    } else {
+        printable(id, 8)
+    }
+}
+
+/// Untrusted text made safe for one terminal line: control characters escaped, cut at `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_compiles() {
+        assert!(compile_schema().is_ok());
+    }
+
+    #[test]
+    fn faults_are_validated() {
+        assert!(Faults::default().validate().is_ok());
+        let bad_rate = Faults {
+            rate: Some(1.5),
+            ..Faults::default()
+        };
+        assert!(bad_rate.validate().is_err());
+        let bad_status = Faults {
+            statuses: vec![99],
+            ..Faults::default()
+        };
+        assert!(bad_status.validate().is_err());
+        let both = Faults {
+            hang: true,
+            close: true,
+            ..Faults::default()
+        };
+        assert!(both.validate().is_err());
+        let lone_retry_after = Faults {
+            retry_after: Some(2),
+            ..Faults::default()
+        };
+        assert!(lone_retry_after.validate().is_err());
+        let ok = Faults {
+            statuses: vec![503],
+            retry_after: Some(2),
+            ..Faults::default()
+        };
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn printable_escapes_and_cuts() {
+        assert_eq!(printable("a\nb\u{1b}[31m", 100), "a\\nb\\u{1b}[31m");
+        assert_eq!(printable("abcdef", 3), "abc…");
+        assert_eq!(short_id("6f1c0a2e-1111"), "6f1c0a2e…");
+        assert_eq!(id_list(&["a", "b", "c", "d", "e"]), "a, b, c, … +2");
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"lgs_dev", b"lgs_dev"));
+        assert!(!constant_time_eq(b"lgs_dev", b"lgs_dex"));
+        assert!(!constant_time_eq(b"lgs_dev", b"lgs_de"));
+    }
+}

@@ -35,7 +35,7 @@ fn ingest() -> &'static IngestServer {
 }
 
 fn flush() {
-    let report = logiscout_core::flush(Duration::from_secs(10));
+    let report = logiscout_core::flush(Duration::from_secs(30));
     assert!(report.complete, "{report:?}");
 }
 

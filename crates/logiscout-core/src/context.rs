@@ -578,4 +578,20 @@ mod tests {
         assert_eq!(seen.lock().unwrap().as_ref().unwrap().as_str(), "dropped");
         assert!(current().is_none());
     }
+
+    proptest::proptest! {
+        /// Parsing never panics, accepts exactly the documented alphabet and length, and what it
+        /// accepts is the input unchanged.
+        #[test]
+        fn parse_accepts_exactly_the_documented_ids(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let valid = !bytes.is_empty() && bytes.len() <= MAX_CORRELATION_ID_LEN && bytes.iter().all(|&b| is_id_byte(b));
+            match CorrelationId::parse_bytes(&bytes) {
+                Ok(id) => {
+                    proptest::prop_assert!(valid);
+                    proptest::prop_assert_eq!(id.as_str().as_bytes(), &bytes[..]);
+                }
+                Err(_) => proptest::prop_assert!(!valid),
+            }
+        }
+    }
 }

@@ -26,6 +26,8 @@ mod transport;
 mod worker;
 
 #[cfg(test)]
+mod reliability_tests;
+#[cfg(test)]
 mod shipping_tests;
 
 use std::sync::Arc;
@@ -146,6 +148,7 @@ fn worker_settings(config: &Config) -> worker::WorkerSettings {
         },
         max_string_bytes: config.max_string_bytes,
         shutdown_timeout: config.shutdown_timeout,
+        diagnostics: None,
     }
 }
 
@@ -230,4 +233,12 @@ pub fn stats() -> Stats {
 pub mod __private {
     pub use crate::bind::CriticalGuard;
     pub use log;
+
+    /// The wire encoding of one record (for the fuzz targets in `fuzz/`; not a public API).
+    pub fn encode_for_fuzzing(record: &log::Record<'_>, max_string_bytes: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let level = crate::record::WireLevel::from_log(record.level(), false);
+        let _ = crate::record::encode_entry(&mut out, record, level, None, max_string_bytes, None);
+        out
+    }
 }

@@ -984,4 +984,57 @@ mod tests {
             FieldValue::Json(serde_json::json!([1, 2]))
         );
     }
+
+    proptest::proptest! {
+        /// Any message, target, key and value encodes to JSON that parses back to the same strings
+        /// (within the cap, which is exact for short strings).
+        #[test]
+        fn any_strings_round_trip_through_the_encoder(
+            message in ".{0,200}",
+            target in ".{0,40}",
+            key in ".{1,40}",
+            value in ".{0,200}",
+            number in proptest::num::f64::ANY,
+        ) {
+            proptest::prop_assume!(!is_reserved_key(&key) && key != "n");
+            let kvs: [(&str, Value<'_>); 2] = [(&key, value.as_str().into()), ("n", number.into())];
+            let json = encode(
+                &Record::builder()
+                    .args(format_args!("{message}"))
+                    .target(&target)
+                    .level(Level::Info)
+                    .key_values(&kvs)
+                    .build(),
+                DEFAULT_MAX_STRING_BYTES,
+            );
+            proptest::prop_assert_eq!(json["message"].as_str(), Some(message.as_str()));
+            proptest::prop_assert_eq!(json["loggerName"].as_str(), Some(target.as_str()));
+            proptest::prop_assert_eq!(json["metadata"][&key].as_str(), Some(value.as_str()));
+            match non_finite_name(number) {
+                Some(name) => proptest::prop_assert_eq!(json["metadata"]["n"].as_str(), Some(name)),
+                None => proptest::prop_assert_eq!(json["metadata"]["n"].as_f64(), Some(number)),
+            }
+        }
+
+        /// Cutting never breaks UTF-8 or JSON, and keeps exactly the bytes below the cap.
+        #[test]
+        fn cut_strings_stay_valid(value in ".{0,300}", cap in 64usize..200) {
+            let kvs = [("v", value.as_str())];
+            let record = Record::builder()
+                .args(format_args!("m"))
+                .level(Level::Info)
+                .key_values(&kvs)
+                .build();
+            let json = encode(&record, cap);
+            let got = json["metadata"]["v"].as_str().unwrap();
+            if value.len() <= cap {
+                proptest::prop_assert_eq!(got, value.as_str());
+            } else {
+                proptest::prop_assert!(got.contains("…[truncated "));
+                let kept = &got[..got.find("…[truncated ").unwrap()];
+                proptest::prop_assert!(value.starts_with(kept));
+                proptest::prop_assert!(kept.len() <= cap && kept.len() + 4 > cap.min(value.len()));
+            }
+        }
+    }
 }

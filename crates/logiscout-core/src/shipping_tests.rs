@@ -12,9 +12,9 @@ use crate::record::{Timestamp, WireLevel};
 use crate::transport::{HttpTransport, RetryPolicy};
 use crate::worker::{Shipper, WorkerSettings};
 
-const TOKEN: &str = "lgs_test_token_9f8e7d";
+pub(crate) const TOKEN: &str = "lgs_test_token_9f8e7d";
 
-fn settings() -> WorkerSettings {
+pub(crate) fn settings() -> WorkerSettings {
     WorkerSettings {
         service_name: "svc".into(),
         environment: "production",
@@ -32,28 +32,39 @@ fn settings() -> WorkerSettings {
         },
         max_string_bytes: 32 * 1024,
         shutdown_timeout: Duration::from_secs(5),
+        diagnostics: None,
     }
 }
 
-fn start(server: &IngestServer, tweak: impl FnOnce(&mut WorkerSettings)) -> Shipper {
+pub(crate) fn start(server: &IngestServer, tweak: impl FnOnce(&mut WorkerSettings)) -> Shipper {
     start_with(server, Duration::from_secs(5), false, tweak)
 }
 
-fn start_with(
+pub(crate) fn start_with(
     server: &IngestServer,
+    timeout: Duration,
+    gzip: bool,
+    tweak: impl FnOnce(&mut WorkerSettings),
+) -> Shipper {
+    start_at(&server.url(), timeout, gzip, tweak)
+}
+
+/// A shipper for any endpoint URL.
+pub(crate) fn start_at(
+    url: &str,
     timeout: Duration,
     gzip: bool,
     tweak: impl FnOnce(&mut WorkerSettings),
 ) -> Shipper {
     let mut s = settings();
     tweak(&mut s);
-    let url = url::Url::parse(&server.url()).unwrap();
+    let url = url::Url::parse(url).unwrap();
     let transport =
         HttpTransport::new(url, &crate::config::ApiToken(TOKEN.into()), timeout, gzip).unwrap();
     Shipper::start(s, Arc::new(transport)).unwrap()
 }
 
-fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
+pub(crate) fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
     let kvs: [(&str, log::kv::Value<'_>); 3] = [
         ("n", n.into()),
         ("ratio", 0.5.into()),
@@ -72,19 +83,19 @@ fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
     );
 }
 
-fn numbers(logs: &[(String, serde_json::Value)]) -> Vec<u64> {
+pub(crate) fn numbers(logs: &[(String, serde_json::Value)]) -> Vec<u64> {
     logs.iter()
         .map(|(_, l)| l["metadata"]["n"].as_u64().unwrap())
         .collect()
 }
 
-fn assert_valid(received: &[Received]) {
+pub(crate) fn assert_valid(received: &[Received]) {
     for r in received {
         assert!(r.schema_error.is_none(), "schema: {:?}", r.schema_error);
     }
 }
 
-fn assert_balanced(shipper: &Shipper) {
+pub(crate) fn assert_balanced(shipper: &Shipper) {
     let s = shipper.stats();
     assert_eq!(
         s.logs_enqueued,

@@ -165,7 +165,7 @@ enum Control {
 }
 
 /// Settings the worker needs, taken from `Config`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct WorkerSettings {
     pub service_name: String,
     pub environment: &'static str,
@@ -178,6 +178,8 @@ pub(crate) struct WorkerSettings {
     pub retry: RetryPolicy,
     pub max_string_bytes: usize,
     pub shutdown_timeout: Duration,
+    /// Where diagnostic lines go (default: standard error).
+    pub diagnostics: Option<crate::config::SharedWriter>,
 }
 
 struct Shared {
@@ -291,7 +293,10 @@ impl Shipper {
             closed: AtomicBool::new(false),
             max_string_bytes: settings.max_string_bytes,
             warned_full: AtomicBool::new(false),
-            reporter: Reporter::default(),
+            reporter: Reporter {
+                last: Mutex::default(),
+                out: settings.diagnostics.clone(),
+            },
             spare_tx,
             spare_rx,
         });
@@ -418,6 +423,12 @@ impl Shipper {
         self.shared.counters.snapshot()
     }
 
+    /// Bytes held now by records not yet delivered (bounded by `max_buffer_bytes`).
+    #[cfg(test)]
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.shared.buffered_bytes.load(Ordering::Relaxed)
+    }
+
     /// Waits until everything enqueued before this call is sent or dropped, or `timeout` passes.
     pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
         let target = self.shared.counters.flush_target();
@@ -502,15 +513,24 @@ impl Shipper {
 
 /// Lines for stderr, written directly (never through `log`), each kind at most once per minute; a bad
 /// token is reported once for the life of the process.
-#[derive(Default)]
 struct Reporter {
     last: Mutex<Vec<(&'static str, Instant)>>,
+    out: Option<crate::config::SharedWriter>,
 }
 
 impl Reporter {
     fn line(&self, text: &str) {
         use std::io::Write;
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        match &self.out {
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+            Some(out) => {
+                if let Ok(mut out) = out.lock() {
+                    let _ = writeln!(out, "{text}");
+                }
+            }
+        }
     }
 
     /// Reports `text` unless `kind` was reported within the last minute.

@@ -148,6 +148,9 @@ struct Inner {
     discard: bool,
     discarded: (u64, u64),
     discard_latency: Duration,
+    /// Requests being answered now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -247,6 +250,11 @@ impl IngestServer {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// The most requests this server was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
     }
 
     /// Stops listening and closes every connection (the endpoint goes down).
@@ -366,8 +374,21 @@ async fn ingest(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: B
             status: reply.status,
             schema_error,
         });
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
         reply
     };
+    // Counts this request as answered when the handler ends, however it ends (a hang is dropped when
+    // the client gives up).
+    struct Answered(Shared);
+    impl Drop for Answered {
+        fn drop(&mut self) {
+            if let Ok(mut inner) = self.0.lock() {
+                inner.in_flight = inner.in_flight.saturating_sub(1);
+            }
+        }
+    }
+    let _answered = Answered(state.clone());
     if reply.hang {
         std::future::pending::<()>().await;
     }

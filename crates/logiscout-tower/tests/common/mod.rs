@@ -30,7 +30,7 @@ pub fn ingest() -> &'static IngestServer {
 }
 
 pub fn flush() {
-    let report = logiscout_core::flush(Duration::from_secs(10));
+    let report = logiscout_core::flush(Duration::from_secs(30));
     assert!(report.complete, "{report:?}");
 }
 

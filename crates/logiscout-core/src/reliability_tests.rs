@@ -1,0 +1,358 @@
+//! The reliability suite: faults injected on loopback (refusals, endless bodies, hangs, TLS failures,
+//! outages), each with an exact pass criterion. See `docs/reliability.md`.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use log::{Level, Record};
+use logiscout_testkit::{IngestServer, Reply};
+use proptest::prelude::*;
+
+use crate::record::{Timestamp, WireLevel};
+use crate::shipping_tests::{assert_balanced, log, numbers, start, start_at, start_with, TOKEN};
+
+/// Captured diagnostic lines.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    fn writer(&self) -> Option<crate::config::SharedWriter> {
+        Some(Arc::new(Mutex::new(Box::new(self.clone()))))
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[test]
+fn refused_batches_are_dropped_once_each_with_one_line_and_no_token() {
+    for status in [400u16, 401, 403] {
+        let server = IngestServer::start();
+        server.reply_always(Reply::status(status));
+        let lines = Lines::default();
+        let shipper = start(&server, |s| {
+            s.max_batch_logs = 5;
+            s.max_in_flight = 1;
+            s.diagnostics = lines.writer();
+        });
+        for n in 0..15 {
+            log(&shipper, None, n);
+        }
+        assert!(shipper.flush(Duration::from_secs(5)).complete);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            server.received().len(),
+            3,
+            "{status}: one POST per batch, no retries"
+        );
+        let s = shipper.stats();
+        assert_eq!(
+            (s.logs_dropped, s.batches_failed, s.batches_retried),
+            (15, 3, 0)
+        );
+        let text = lines.text();
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "{status}: one line, not one per batch: {text}"
+        );
+        assert!(text.contains(&status.to_string()), "{text}");
+        assert!(!text.contains(TOKEN), "{text}");
+    }
+}
+
+#[test]
+fn retry_gaps_grow_within_bounds_and_differ_between_clients() {
+    let gaps = |seed_server: &IngestServer| {
+        seed_server.reply_always(Reply::status(503));
+        let shipper = start(seed_server, |s| {
+            s.max_batch_logs = 1;
+            s.retry.base = Duration::from_millis(20);
+            s.retry.max_delay = Duration::from_millis(320);
+        });
+        log(&shipper, None, 0);
+        assert!(seed_server.wait_until(Duration::from_secs(10), |r| r.len() >= 10));
+        let got = seed_server.received();
+        let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
+        drop(shipper);
+        gaps
+    };
+    let (a, b) = (IngestServer::start(), IngestServer::start());
+    let (ga, gb) = (gaps(&a), gaps(&b));
+    for g in ga.iter().chain(&gb) {
+        // Full jitter: 0..=max_delay, plus the request's own time on loopback.
+        assert!(*g <= Duration::from_millis(320 + 100), "{g:?}");
+    }
+    let mean = |g: &[Duration]| g.iter().sum::<Duration>() / g.len() as u32;
+    for g in [&ga, &gb] {
+        // Early retries wait up to 20, 40, 80 ms; later ones up to 320 ms.
+        assert!(mean(&g[..3]) < mean(&g[5..9]), "{g:?}");
+    }
+    assert_ne!(ga[..8], gb[..8], "two clients must not retry in lockstep");
+}
+
+#[test]
+fn flush_returns_by_its_deadline_with_the_undelivered_count() {
+    let server = IngestServer::start();
+    server.reply_always(Reply::hang());
+    let shipper = start_with(&server, Duration::from_secs(30), false, |s| {
+        s.max_batch_logs = 5
+    });
+    for n in 0..10 {
+        log(&shipper, None, n);
+    }
+    let t = Instant::now();
+    let report = shipper.flush(Duration::from_millis(300));
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    assert!(!report.complete);
+    assert_eq!(report.undelivered(), 10);
+    let t = Instant::now();
+    let report = shipper.shutdown(Duration::from_millis(300));
+    assert!(
+        t.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(report.stats.logs_dropped, 10);
+    assert_eq!(report.undelivered(), 0);
+}
+
+#[test]
+fn a_ten_megabyte_message_is_cut_to_the_cap() {
+    let server = IngestServer::start();
+    let shipper = start(&server, |s| s.max_batch_logs = 1);
+    let huge = "x".repeat(10 << 20);
+    shipper.enqueue(
+        &Record::builder()
+            .args(format_args!("{huge}"))
+            .level(Level::Info)
+            .build(),
+        WireLevel::Info,
+        Timestamp::now(),
+        None,
+    );
+    assert!(shipper.flush(Duration::from_secs(10)).complete);
+    let logs = server.accepted_logs();
+    let message = logs[0].1["message"].as_str().unwrap();
+    let kept = 32 * 1024;
+    assert!(message.starts_with(&"x".repeat(kept)));
+    assert!(message.ends_with(&format!("…[truncated {} bytes]", (10 << 20) - kept)));
+    assert!(server.received()[0].wire_len < 64 * 1024);
+}
+
+/// A server that answers 200 with a body that never ends.
+fn endless_body_server() -> (String, Arc<Mutex<u64>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(Mutex::new(0u64));
+    let counter = written.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                // Read the request head and body (small), then stream forever.
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = stream.read(&mut buf);
+                let head = b"HTTP/1.1 200 OK\r\ncontent-length: 100000000000\r\n\r\n";
+                if stream.write_all(head).is_err() {
+                    return;
+                }
+                let chunk = [b'z'; 16384];
+                while stream.write_all(&chunk).is_ok() {
+                    *counter.lock().unwrap() += chunk.len() as u64;
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/ingest"), written)
+}
+
+#[test]
+fn an_endless_response_body_is_not_read_past_the_cap() {
+    let (url, written) = endless_body_server();
+    let shipper = start_at(&url, Duration::from_secs(30), false, |s| {
+        s.max_batch_logs = 1
+    });
+    log(&shipper, None, 1);
+    let t = Instant::now();
+    assert!(shipper.flush(Duration::from_secs(10)).complete);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(shipper.stats().logs_sent, 1);
+    std::thread::sleep(Duration::from_millis(200));
+    // What the server managed to write is bounded by the cap plus socket buffers, far below the 100 GB
+    // it announced.
+    assert!(
+        *written.lock().unwrap() < 64 << 20,
+        "{}",
+        written.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_tls_failure_and_a_401_never_print_the_token() {
+    // https:// to a plain-HTTP server: the TLS handshake fails.
+    let server = IngestServer::start();
+    let lines = Lines::default();
+    let url = server.url().replace("http://", "https://");
+    let shipper = start_at(&url, Duration::from_secs(2), false, |s| {
+        s.max_batch_logs = 1;
+        s.retry.give_up_after = Duration::from_millis(300);
+        s.diagnostics = lines.writer();
+    });
+    log(&shipper, None, 1);
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    assert_eq!(shipper.stats().logs_dropped, 1);
+    let text = lines.text();
+    assert!(!text.is_empty());
+    assert!(!text.contains(TOKEN), "{text}");
+
+    let server = IngestServer::start();
+    server.reply_always(Reply::status(401));
+    let lines = Lines::default();
+    let shipper = start(&server, |s| {
+        s.max_batch_logs = 1;
+        s.diagnostics = lines.writer();
+    });
+    log(&shipper, None, 1);
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    let text = lines.text();
+    assert!(text.contains("401") && !text.contains(TOKEN), "{text}");
+
+    let transport = crate::transport::HttpTransport::new(
+        url::Url::parse(&server.url()).unwrap(),
+        &crate::config::ApiToken(TOKEN.into()),
+        Duration::from_secs(1),
+        false,
+    )
+    .unwrap();
+    assert!(!format!("{transport:?}").contains(TOKEN));
+}
+
+#[test]
+fn an_outage_keeps_memory_under_the_cap_and_the_accounting_exact() {
+    // A short version of the 20-second outage (`outage_of_twenty_seconds`, run by CI with --ignored).
+    outage(Duration::from_secs(2), 2_000);
+}
+
+#[test]
+#[ignore = "20 s; run by .ci/run with --ignored"]
+fn outage_of_twenty_seconds() {
+    outage(Duration::from_secs(20), 2_000);
+}
+
+fn outage(length: Duration, per_second: u64) {
+    let server = IngestServer::start();
+    server.stop();
+    let cap = 1 << 20;
+    let wait = Duration::from_millis(200);
+    let shipper = start(&server, |s| {
+        s.max_buffer_bytes = cap;
+        s.max_batch_wait = wait;
+        s.retry.base = Duration::from_millis(50);
+        s.retry.max_delay = Duration::from_millis(500);
+    });
+    let start = Instant::now();
+    let mut n = 0;
+    let mut peak = 0;
+    while start.elapsed() < length {
+        let due = (start.elapsed().as_secs_f64() * per_second as f64) as usize;
+        while n < due {
+            log(&shipper, None, n);
+            n += 1;
+        }
+        peak = peak.max(shipper.buffered_bytes());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(peak <= cap, "buffered {peak} > cap {cap}");
+    server.restart();
+    assert!(shipper.flush(Duration::from_secs(30)).complete);
+    let s = shipper.stats();
+    assert_eq!(s.logs_enqueued, n as u64);
+    assert_eq!(s.logs_enqueued, s.logs_sent + s.logs_dropped);
+    assert_eq!(s.logs_pending(), 0);
+    let mut delivered = numbers(&server.accepted_logs());
+    delivered.sort_unstable();
+    delivered.dedup();
+    assert_eq!(delivered.len() as u64, s.logs_sent);
+    // After the outage, a new record is delivered within one batch interval.
+    let before = server.accepted().len();
+    let t = Instant::now();
+    log(&shipper, None, n);
+    assert!(server.wait_until(wait + Duration::from_millis(500), |r| {
+        r.iter().filter(|x| x.accepted()).count() > before
+    }));
+    assert!(t.elapsed() <= wait + Duration::from_millis(500));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Emit(usize),
+    Fail,
+    Recover,
+    Flush,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1usize..60).prop_map(Op::Emit),
+        1 => Just(Op::Fail),
+        1 => Just(Op::Recover),
+        1 => Just(Op::Flush),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Any sequence of emit / fail / recover / flush, then shutdown: the accounting invariant holds at
+    /// every flush, every record is delivered at most once per batch id and at least once if counted
+    /// as sent, and no more batches than allowed are ever in flight.
+    #[test]
+    fn accounting_holds_for_any_sequence_of_faults(ops in proptest::collection::vec(op(), 1..12)) {
+        let server = IngestServer::start();
+        let shipper = start(&server, |s| {
+            s.max_batch_logs = 20;
+            s.max_in_flight = 2;
+            s.max_batch_wait = Duration::from_millis(20);
+            s.retry.base = Duration::from_millis(5);
+            s.retry.max_delay = Duration::from_millis(40);
+            s.retry.give_up_after = Duration::from_millis(300);
+        });
+        let mut n = 0;
+        for op in ops {
+            match op {
+                Op::Emit(k) => for _ in 0..k { log(&shipper, None, n); n += 1; },
+                Op::Fail => server.reply_always(Reply::status(503)),
+                Op::Recover => server.reply_always(Reply::ok()),
+                Op::Flush => {
+                    let _ = shipper.flush(Duration::from_secs(2));
+                    assert_balanced(&shipper);
+                }
+            }
+        }
+        server.reply_always(Reply::ok());
+        let report = shipper.shutdown(Duration::from_secs(5));
+        let s = report.stats;
+        prop_assert_eq!(s.logs_enqueued, n as u64);
+        prop_assert_eq!(s.logs_sent + s.logs_dropped, n as u64);
+        let mut delivered = numbers(&server.accepted_logs());
+        delivered.sort_unstable();
+        delivered.dedup();
+        prop_assert_eq!(delivered.len() as u64, s.logs_sent);
+        prop_assert!(server.max_in_flight() <= 2, "{}", server.max_in_flight());
+    }
+}

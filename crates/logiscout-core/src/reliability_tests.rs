@@ -356,3 +356,47 @@ proptest! {
         prop_assert!(server.max_in_flight() <= 2, "{}", server.max_in_flight());
     }
 }
+
+/// The 99th percentile of `calls` log calls, in nanoseconds.
+fn p99_ns(shipper: &crate::worker::Shipper, calls: usize) -> u128 {
+    let mut times: Vec<u128> = (0..calls)
+        .map(|n| {
+            let t = Instant::now();
+            log(shipper, None, n);
+            t.elapsed().as_nanos()
+        })
+        .collect();
+    times.sort_unstable();
+    times[calls * 99 / 100]
+}
+
+#[test]
+fn a_hanging_endpoint_keeps_p99_log_latency_within_twice_the_healthy_one() {
+    // A statistical property on a shared machine: three rounds, and one clean round is the proof (a
+    // blocking hot path would fail all three by orders of magnitude, not by a factor near 2).
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let healthy = IngestServer::start();
+        let shipper = start(&healthy, |s| s.max_queue_logs = 50_000);
+        let _ = p99_ns(&shipper, 2_000); // warm up
+        let base = p99_ns(&shipper, 20_000);
+        drop(shipper);
+
+        let hanging = IngestServer::start();
+        hanging.reply_always(Reply::hang());
+        let shipper = start_with(&hanging, Duration::from_secs(30), false, |s| {
+            s.max_queue_logs = 50_000
+        });
+        let _ = p99_ns(&shipper, 2_000);
+        let stuck = p99_ns(&shipper, 20_000);
+        let t = Instant::now();
+        shipper.shutdown(Duration::from_millis(200));
+        assert!(t.elapsed() < Duration::from_millis(300));
+        rounds.push((base, stuck));
+        // 2x, plus 2 µs for timer resolution and scheduling on a 2-core machine.
+        if stuck <= 2 * base + 2_000 {
+            return;
+        }
+    }
+    panic!("p99 (healthy ns, hanging ns) per round: {rounds:?}");
+}

@@ -21,9 +21,11 @@ sink *FLAGS:
 example:
     cargo run --example plain
 
-# The hot-path benchmark (figures go to docs/benchmarks.md).
+# The benchmarks in docs/benchmarks.md: hot path, delivered throughput, middleware cost.
 bench:
     cargo bench -p logiscout-core --bench log_call
+    cargo bench -p logiscout-core --bench pipeline
+    cargo bench -p logiscout-tower --bench middleware
 
 # Everything CI does.
 ci:

@@ -2,7 +2,6 @@
 //! shared scenario table (the same one the axum and hyper tests run).
 
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,32 +11,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use logiscout_actix::{Correlation, CorrelationId};
 use logiscout_core::correlation::FutureExt;
 use logiscout_testkit::scenarios::{query_param, Harness};
-use logiscout_testkit::IngestServer;
 
-fn ingest() -> &'static IngestServer {
-    static SETUP: OnceLock<(IngestServer, logiscout_core::Guard)> = OnceLock::new();
-    &SETUP
-        .get_or_init(|| {
-            let server = IngestServer::start();
-            let guard = logiscout_core::init(
-                logiscout_core::Config::new("actix-tests")
-                    .env(logiscout_core::Env::Prod)
-                    .api_token("lgs_actix_tests")
-                    .endpoint(server.url())
-                    .console(logiscout_core::Console::Off)
-                    .read_rust_log(false)
-                    .max_batch_wait(Duration::from_millis(100)),
-            )
-            .expect("init");
-            (server, guard)
-        })
-        .0
-}
-
-fn flush() {
-    let report = logiscout_core::flush(Duration::from_secs(30));
-    assert!(report.complete, "{report:?}");
-}
+logiscout_testkit::prod_logger!(service = "actix-tests");
 
 fn tag(req: &HttpRequest) -> String {
     query_param(Some(req.query_string()), "tag")
@@ -169,28 +144,17 @@ logiscout_testkit::scenario_tests!(harness);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_change_header_trust_generator_and_recording() {
-    let ingest = ingest();
-    let base = serve(Some(
+    let app = serve(Some(
         Correlation::options()
             .header_name("x-request-id")
             .trust_incoming(false)
             .generator(|| logiscout_core::correlation::CorrelationId::new("fixed-actix-id"))
             .record_all_requests(true),
     ));
-    let resp = reqwest::Client::new()
-        .get(format!("{base}/quiet"))
-        .header("x-request-id", "client-chosen")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["x-request-id"], "fixed-actix-id");
-    assert!(resp.headers().get("x-correlation-id").is_none());
-    tokio::task::block_in_place(flush);
-    let found =
-        ingest.accepted().iter().any(|r| {
-            r.body["payloads"].as_array().unwrap().iter().any(|p| {
-                p["correlationId"] == "fixed-actix-id" && p["request"]["statusCode"] == 204
-            })
-        });
-    assert!(found);
+    let h = Harness {
+        app,
+        ingest: ingest(),
+        flush: &flush,
+    };
+    logiscout_testkit::scenarios::custom_options_apply(&h, "x-request-id", "fixed-actix-id").await;
 }

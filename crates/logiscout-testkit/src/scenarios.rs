@@ -350,3 +350,58 @@ pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
 }
+
+/// For an app whose middleware was built with a custom header `header`, `trust_incoming(false)`, a
+/// generator that always returns `generated`, and `record_all_requests(true)`: the client's ID is not
+/// kept, the header is the custom one, and a request that logged nothing still gets its payload.
+pub async fn custom_options_apply(h: &Harness<'_>, header: &str, generated: &str) {
+    let resp = Harness::client()
+        .get(format!("{}/quiet", h.app))
+        .header(header, "client-chosen")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.headers()[header], generated);
+    assert!(resp.headers().get(HEADER).is_none());
+    h.flush();
+    let payloads = h.payloads(generated);
+    assert!(
+        payloads.iter().any(|p| p["request"]["statusCode"] == 204),
+        "record_all_requests: a payload without logs: {payloads:?}"
+    );
+}
+
+/// Defines `fn ingest() -> &'static IngestServer` (started once, with logiscout initialised in
+/// `Env::Prod` against it, console off, 100 ms batch wait) and `fn flush()` in the calling test crate,
+/// which must depend on `logiscout_core`. `prod_logger!(pub service = "svc")` makes them public (for a `common`
+/// test module).
+#[macro_export]
+macro_rules! prod_logger {
+    ($vis:vis service = $service:expr) => {
+        $vis fn ingest() -> &'static $crate::IngestServer {
+            static SETUP: ::std::sync::OnceLock<($crate::IngestServer, logiscout_core::Guard)> =
+                ::std::sync::OnceLock::new();
+            &SETUP
+                .get_or_init(|| {
+                    let server = $crate::IngestServer::start();
+                    let guard = logiscout_core::init(
+                        logiscout_core::Config::new($service)
+                            .env(logiscout_core::Env::Prod)
+                            .api_token("lgs_test_token")
+                            .endpoint(server.url())
+                            .console(logiscout_core::Console::Off)
+                            .read_rust_log(false)
+                            .max_batch_wait(::std::time::Duration::from_millis(100)),
+                    )
+                    .expect("init");
+                    (server, guard)
+                })
+                .0
+        }
+
+        $vis fn flush() {
+            let report = logiscout_core::flush(::std::time::Duration::from_secs(30));
+            assert!(report.complete, "{report:?}");
+        }
+    };
+}

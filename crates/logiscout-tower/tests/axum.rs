@@ -104,29 +104,18 @@ logiscout_testkit::scenario_tests!(harness);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_change_header_trust_generator_and_recording() {
-    let ingest = common::ingest();
     let layer = CorrelationLayer::new()
         .header_name(http::HeaderName::from_static("x-request-id"))
         .trust_incoming(false)
         .generator(|| logiscout_core::correlation::CorrelationId::new("fixed-generated-id"))
         .record_all_requests(true);
-    let base = serve(app(layer)).await;
-    let resp = reqwest::Client::new()
-        .get(format!("{base}/quiet"))
-        .header("x-request-id", "client-chosen")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["x-request-id"], "fixed-generated-id");
-    assert!(resp.headers().get("x-correlation-id").is_none());
-    tokio::task::block_in_place(common::flush);
-    // record_all_requests: a payload even though the handler logged nothing.
-    let found = ingest.accepted().iter().any(|r| {
-        r.body["payloads"].as_array().unwrap().iter().any(|p| {
-            p["correlationId"] == "fixed-generated-id" && p["request"]["statusCode"] == 204
-        })
-    });
-    assert!(found);
+    let h = Harness {
+        app: serve(app(layer)).await,
+        ingest: common::ingest(),
+        flush: &common::flush,
+    };
+    logiscout_testkit::scenarios::custom_options_apply(&h, "x-request-id", "fixed-generated-id")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

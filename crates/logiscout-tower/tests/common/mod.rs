@@ -2,37 +2,11 @@
 //! response body that logs while it streams.
 
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http_body::Frame;
-use logiscout_testkit::IngestServer;
 
-pub fn ingest() -> &'static IngestServer {
-    static SETUP: OnceLock<(IngestServer, logiscout_core::Guard)> = OnceLock::new();
-    &SETUP
-        .get_or_init(|| {
-            let server = IngestServer::start();
-            let guard = logiscout_core::init(
-                logiscout_core::Config::new("tower-tests")
-                    .env(logiscout_core::Env::Prod)
-                    .api_token("lgs_tower_tests")
-                    .endpoint(server.url())
-                    .console(logiscout_core::Console::Off)
-                    .read_rust_log(false)
-                    .max_batch_wait(Duration::from_millis(100)),
-            )
-            .expect("init");
-            (server, guard)
-        })
-        .0
-}
-
-pub fn flush() {
-    let report = logiscout_core::flush(Duration::from_secs(30));
-    assert!(report.complete, "{report:?}");
-}
+logiscout_testkit::prod_logger!(pub service = "tower-tests");
 
 /// Three chunks; producing each one logs `chunk` with the tag.
 pub struct LoggingBody {

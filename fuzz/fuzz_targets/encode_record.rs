@@ -1,5 +1,6 @@
 //! Any message, target, key and value (including invalid UTF-8, repaired the way a `String` would be)
-//! encodes to valid JSON that keeps the strings, under any cap.
+//! encodes to valid JSON that keeps the strings, under any cap; and the shipping path (capture on the
+//! caller's thread, render on the worker's) writes exactly the bytes the direct encoder writes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
                 correlation::sync_scope(id.clone(), || {
                     for _ in 0..iters {
                         for i in 0..CHUNK {
-                            log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay");
+                            log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
                         }
                         let report = logiscout_core::flush(Duration::from_secs(60));
                         assert!(report.complete, "{report:?}");

@@ -24,9 +24,12 @@ const LOG_OVERHEAD: usize = 48;
 /// Room kept for `{"payloads":[` … `],"batch_metadata":{…}}`.
 const ENVELOPE_OVERHEAD: usize = 512;
 
-/// Memory a queued log holds beyond its body, for the byte cap.
-pub(crate) const fn accounted_size(body_len: usize) -> usize {
-    body_len + 64
+/// Memory a held log takes, for the byte cap: its buffer's whole allocation (`capacity`, not `len`: a
+/// buffer reused from the pool is often larger than what it holds), the allocator's header, and its slot
+/// in the batcher's queue (which grows by doubling). The queue's own slots are allocated once, up front,
+/// and are part of the constant outside the cap.
+pub(crate) const fn accounted_size(capacity: usize) -> usize {
+    capacity + 96
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +118,7 @@ impl BatchContent {
         self.parts
             .iter()
             .flat_map(|p| &p.logs)
-            .map(|l| accounted_size(l.body.len()))
+            .map(|l| accounted_size(l.body.capacity()))
             .sum()
     }
 
@@ -414,7 +417,7 @@ impl Batcher {
                         // Never fits in any batch: drop it and say so.
                         if let Some(entry) = group.logs.pop_front() {
                             oversized.logs += 1;
-                            oversized.accounted_bytes += accounted_size(entry.body.len());
+                            oversized.accounted_bytes += accounted_size(entry.body.capacity());
                             self.pending_logs -= 1;
                         }
                         continue;

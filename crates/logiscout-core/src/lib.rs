@@ -16,6 +16,7 @@
 
 mod batch;
 mod bind;
+mod capture;
 mod config;
 mod console;
 mod context;
@@ -234,11 +235,26 @@ pub mod __private {
     pub use crate::bind::CriticalGuard;
     pub use log;
 
-    /// The wire encoding of one record (for the fuzz targets in `fuzz/`; not a public API).
+    /// The wire encoding of one record as the shipping path makes it (captured on the caller's thread,
+    /// rendered on the worker's), for the fuzz targets in `fuzz/`; not a public API.
+    ///
+    /// Panics if it differs from the direct encoder's output (console JSON): that is the fuzz target's
+    /// second check.
     pub fn encode_for_fuzzing(record: &log::Record<'_>, max_string_bytes: usize) -> Vec<u8> {
-        let mut out = Vec::new();
         let level = crate::record::WireLevel::from_log(record.level(), false);
-        let _ = crate::record::encode_entry(&mut out, record, level, None, max_string_bytes, None);
-        out
+        let mut direct = Vec::new();
+        let encoded =
+            crate::record::encode_entry(&mut direct, record, level, None, max_string_bytes, None);
+        let mut shipped = Vec::new();
+        match crate::capture::capture(Vec::new(), record, level, max_string_bytes) {
+            Ok(capture) => {
+                crate::capture::render(&capture, &mut shipped, max_string_bytes)
+                    .expect("a capture always renders");
+                assert!(encoded.is_ok(), "captured what the encoder refused");
+                assert_eq!(shipped, direct, "capture + render differs from encode_entry");
+            }
+            Err(_) => shipped = direct,
+        }
+        shipped
     }
 }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::console::ConsoleSink;
 use crate::context;
 use crate::error::Error;
-use crate::record::{keeps_local, Timestamp, WireLevel};
+use crate::record::{Timestamp, WireLevel};
 use crate::worker::{self, Shipper};
 
 pub(crate) struct Logger {
@@ -96,7 +96,8 @@ impl Log for Logger {
         }
         if let Some(shipper) = self.shipper.get() {
             // Records from our own worker thread (reqwest, hyper, rustls) are never shipped: no feedback loop.
-            if !worker::on_worker_thread() && !keeps_local(record) {
+            // `send = false` records are left out by `enqueue`, which sees every key anyway.
+            if !worker::on_worker_thread() {
                 shipper.enqueue(record, level, ts, correlation);
             }
         }

@@ -345,10 +345,21 @@ impl fmt::Write for JsonStr<'_> {
     }
 }
 
-fn write_json_str(out: &mut Vec<u8>, s: &str, cap: usize) {
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str, cap: usize) {
     let mut js = JsonStr::begin(out, cap);
     js.push(s);
     js.end();
+}
+
+/// Writes a string that was already cut (`kept`, with `truncated` bytes left out) as a JSON string, with
+/// the same `…[truncated N bytes]` marker as [`JsonStr`].
+pub(crate) fn write_json_str_cut(out: &mut Vec<u8>, kept: &str, truncated: u64) {
+    out.push(b'"');
+    escape_into(out, kept);
+    if truncated > 0 {
+        let _ = write!(out, "…[truncated {truncated} bytes]");
+    }
+    out.push(b'"');
 }
 
 /// Writes the key-values as the members of the `metadata` object and remembers the first `:err` value.

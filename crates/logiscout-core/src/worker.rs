@@ -14,8 +14,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::Record;
 
 use crate::batch::{accounted_size, BatchContent, BatchMeta, Batcher, LogEntry, RequestMeta};
+use crate::capture::{capture, render, Capture, CaptureError};
 use crate::context::{Context, CorrelationId};
-use crate::record::{encode_entry, unix_micros, Timestamp, WireLevel};
+use crate::record::{keeps_local, unix_micros, Timestamp, WireLevel};
 use crate::transport::{EncodedBatch, RetryPolicy, SendError, Transport};
 
 thread_local! {
@@ -138,7 +139,8 @@ impl Counters {
 pub(crate) enum Event {
     Log {
         id: Option<CorrelationId>,
-        entry: LogEntry,
+        ts: Timestamp,
+        capture: Capture,
     },
     RequestStarted {
         id: CorrelationId,
@@ -196,30 +198,86 @@ struct Shared {
     max_string_bytes: usize,
     warned_full: AtomicBool,
     reporter: Reporter,
-    /// Spent record buffers, handed back by the worker so the hot path rarely allocates.
+    /// Spent capture buffers, handed back by the worker as soon as it rendered them, so the hot path
+    /// rarely allocates.
     spare_tx: Sender<Vec<u8>>,
     spare_rx: Receiver<Vec<u8>>,
+    /// Spent JSON bodies, reused by the worker for the next renders (only the worker touches it).
+    json_spare: Mutex<Vec<Vec<u8>>>,
 }
 
 /// How many spare buffers are kept, and the largest one kept: at most 2 MiB held in spares.
 const SPARE_BUFFERS: usize = 1024;
 const SPARE_MAX_CAPACITY: usize = 2048;
-/// The capacity of a new record buffer; most records fit.
-const NEW_BUFFER_CAPACITY: usize = 256;
+/// The capacity of a new capture buffer (most captures are well under 100 bytes) and of a new JSON body.
+const NEW_CAPTURE_CAPACITY: usize = 128;
+const NEW_BODY_CAPACITY: usize = 256;
+
+/// What a queued capture counts against the byte cap: its own buffer, plus room for the JSON body the
+/// worker will render it into. Counting the body up front keeps the cap a true upper bound while records
+/// wait in the queue; `Shared::render` then trues it up to the body's real size.
+fn queued_size(capture: &Capture) -> usize {
+    accounted_size(capture.buf.capacity()) + NEW_BODY_CAPACITY
+}
 
 impl Shared {
-    /// Returns the logs' buffers to the spare pool (what does not fit is freed).
+    /// Returns the logs' JSON bodies to the worker's pool (what does not fit is freed).
     fn recycle(&self, content: BatchContent) {
+        let Ok(mut pool) = self.json_spare.lock() else {
+            return;
+        };
         for part in content.parts {
             for log in part.logs {
+                if pool.len() >= SPARE_BUFFERS {
+                    return;
+                }
                 let mut body = log.body;
                 if body.capacity() <= SPARE_MAX_CAPACITY {
                     body.clear();
-                    if self.spare_tx.try_send(body).is_err() {
-                        return;
-                    }
+                    pool.push(body);
                 }
             }
+        }
+    }
+
+    /// Turns a capture into the JSON body the batcher holds and hands the capture's buffer back to the
+    /// hot path. `growth` collects how much more the body holds than the capture did; the caller moves
+    /// the byte accounting once per drained run of records, not once per record, so the worker does not
+    /// contend with the application's threads on `buffered_bytes` for every record.
+    fn render(&self, capture: Capture, growth: &mut isize) -> Option<Vec<u8>> {
+        let mut body = self
+            .json_spare
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_else(|| Vec::with_capacity(NEW_BODY_CAPACITY));
+        let captured = queued_size(&capture);
+        let rendered = render(&capture, &mut body, self.max_string_bytes);
+        let mut buf = capture.buf;
+        if buf.capacity() <= SPARE_MAX_CAPACITY {
+            buf.clear();
+            let _ = self.spare_tx.try_send(buf);
+        }
+        if rendered.is_err() {
+            self.release(captured);
+            self.counters.drop_logs(1);
+            self.reporter.once(
+                "render",
+                "logiscout: a captured record could not be rendered as JSON and was dropped (a bug: please report it)",
+            );
+            return None;
+        }
+        *growth += accounted_size(body.capacity()) as isize - captured as isize;
+        Some(body)
+    }
+
+    /// Applies the growth collected by [`render`](Self::render).
+    fn account_growth(&self, growth: isize) {
+        if growth > 0 {
+            self.buffered_bytes
+                .fetch_add(growth.unsigned_abs(), Ordering::Relaxed);
+        } else if growth < 0 {
+            self.release(growth.unsigned_abs());
         }
     }
 
@@ -230,8 +288,8 @@ impl Shared {
     /// Counts one received event as dropped (used when draining after shutdown).
     fn discard(&self, event: Event) {
         match event {
-            Event::Log { entry, .. } => {
-                self.release(accounted_size(entry.body.len()));
+            Event::Log { capture, .. } => {
+                self.release(queued_size(&capture));
                 self.counters.drop_logs(1);
             }
             Event::RequestFinished { .. } => {
@@ -299,6 +357,7 @@ impl Shipper {
             },
             spare_tx,
             spare_rx,
+            json_spare: Mutex::new(Vec::new()),
         });
         let shutdown_timeout = settings.shutdown_timeout;
         let worker_shared = shared.clone();
@@ -312,7 +371,8 @@ impl Shipper {
         })
     }
 
-    /// The hot path: encode, one bounded non-blocking hand-off. Never blocks, never panics.
+    /// The hot path: capture (copies, no encoding), one bounded non-blocking hand-off. Never blocks, never
+    /// panics. Records with `send = false` are left out here, as the capture finds the key.
     pub(crate) fn enqueue(
         &self,
         record: &Record<'_>,
@@ -321,43 +381,47 @@ impl Shipper {
         id: Option<CorrelationId>,
     ) {
         let shared = &*self.shared;
+        let buf = shared
+            .spare_rx
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(NEW_CAPTURE_CAPACITY));
+        let capture = match capture(buf, record, level, shared.max_string_bytes) {
+            Ok(capture) => capture,
+            Err((CaptureError::KeepLocal, buf)) => {
+                let _ = shared.spare_tx.try_send(buf);
+                return;
+            }
+            Err((CaptureError::Encode(error), buf)) => {
+                let _ = shared.spare_tx.try_send(buf);
+                // The key-values after the failing one were not looked at: a later `send = false` still
+                // keeps the record local (and uncounted).
+                if keeps_local(record) {
+                    return;
+                }
+                shared.counters.enqueued.fetch_add(1, Ordering::SeqCst);
+                shared.counters.drop_logs(1);
+                shared.reporter.once(
+                    "encode",
+                    &format!(
+                        "logiscout: a record could not be encoded as JSON and was dropped: {error}"
+                    ),
+                );
+                return;
+            }
+        };
         shared.counters.enqueued.fetch_add(1, Ordering::SeqCst);
         if shared.closed.load(Ordering::Relaxed) {
             shared.counters.drop_logs(1);
             return;
         }
-        let mut body = shared
-            .spare_rx
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(NEW_BUFFER_CAPACITY));
-        if encode_entry(
-            &mut body,
-            record,
-            level,
-            None,
-            shared.max_string_bytes,
-            None,
-        )
-        .is_err()
-        {
-            shared.counters.drop_logs(1);
-            shared.reporter.once(
-                "encode",
-                "logiscout: a record could not be encoded as JSON and was dropped",
-            );
-            return;
-        }
-        let size = accounted_size(body.len());
+        let size = queued_size(&capture);
         let before = shared.buffered_bytes.fetch_add(size, Ordering::Relaxed);
         if before + size > shared.max_buffer_bytes {
             shared.release(size);
             self.full();
             return;
         }
-        let event = Event::Log {
-            id,
-            entry: LogEntry { ts, body },
-        };
+        let event = Event::Log { id, ts, capture };
         if shared.offer(event).is_err() {
             shared.release(size);
             self.full();
@@ -668,9 +732,17 @@ async fn worker_loop(
             }
         }
         let now = Instant::now();
+        let mut growth = 0isize;
         while let Ok(event) = shared.rx.try_recv() {
             match event {
-                Event::Log { id, entry } => batcher.log(id, entry, now),
+                Event::Log { id, ts, capture } => {
+                    if let Some(body) = shared.render(capture, &mut growth) {
+                        batcher.log(id, LogEntry { ts, body }, now);
+                    }
+                    if growth.unsigned_abs() > 1 << 20 {
+                        shared.account_growth(std::mem::take(&mut growth));
+                    }
+                }
                 Event::RequestStarted { id, meta } => batcher.request_started(id, meta),
                 Event::RequestFinished {
                     id,
@@ -685,6 +757,7 @@ async fn worker_loop(
                 }
             }
         }
+        shared.account_growth(growth);
         let forced = !flushes.is_empty() || shutdown.is_some();
         while in_flight.len() < settings.max_in_flight
             && (batcher.ready(now) || (forced && !batcher.is_idle()))

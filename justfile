@@ -21,11 +21,13 @@ sink *FLAGS:
 example:
     cargo run --example plain
 
-# The benchmarks in docs/benchmarks.md: hot path, delivered throughput, middleware cost.
+# Every benchmark in docs/benchmarks.md, then its tables and chart (about 25 minutes; needs a quiet machine).
 bench:
-    cargo bench -p logiscout-core --bench log_call
-    cargo bench -p logiscout-core --bench pipeline
-    cargo bench -p logiscout-tower --bench middleware
+    scripts/bench.sh
+
+# One part of the benchmarks: peers, core, e2e, rss, http (installs wrk), python (makes a venv), report.
+bench-part PART:
+    scripts/bench.sh {{PART}}
 
 # Everything CI does.
 ci:

@@ -251,7 +251,10 @@ pub mod __private {
                 crate::capture::render(&capture, &mut shipped, max_string_bytes)
                     .expect("a capture always renders");
                 assert!(encoded.is_ok(), "captured what the encoder refused");
-                assert_eq!(shipped, direct, "capture + render differs from encode_entry");
+                assert_eq!(
+                    shipped, direct,
+                    "capture + render differs from encode_entry"
+                );
             }
             Err(_) => shipped = direct,
         }

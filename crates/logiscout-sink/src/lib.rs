@@ -346,6 +346,14 @@ impl SinkHandle {
         self.shared.lock().stats
     }
 
+    /// The bytes of ingest request bodies read so far, as they came on the wire: compressed when sent
+    /// with `Content-Encoding: gzip`, without HTTP headers. Every body read in full counts, whatever the
+    /// answer (stored, duplicate or refused); a body refused for its size or never read (a fault) does not.
+    /// Not part of `/stats`, whose fields are fixed.
+    pub fn wire_bytes(&self) -> u64 {
+        self.shared.lock().wire_bytes
+    }
+
     /// Every stored batch (the decoded bodies), in arrival order; empty when
     /// [`SinkConfig::keep_batches`] is off.
     pub fn batches(&self) -> Vec<Value> {
@@ -424,6 +432,8 @@ struct Inner {
     request_ids: HashSet<String>,
     batches: Vec<Value>,
     out: Option<File>,
+    /// Body bytes read on the wire (see [`SinkHandle::wire_bytes`]).
+    wire_bytes: u64,
 }
 
 impl Shared {
@@ -636,6 +646,7 @@ async fn accept(shared: &Shared, req: Request) -> Result<Response, Refusal> {
     let (parts, body) = req.into_parts();
     check_token(shared, &parts.headers)?;
     let wire = read_body(body, shared.max_body_bytes).await?;
+    shared.lock().wire_bytes += wire.len() as u64;
     let decoded = decode(&parts.headers, &wire, shared.max_body_bytes)?;
     let batch: Value = serde_json::from_slice(&decoded).map_err(|e| {
         Refusal(

@@ -291,7 +291,7 @@ pub(crate) struct Oversized {
 /// Groups pending records by correlation ID and cuts them into batches.
 #[derive(Debug)]
 pub(crate) struct Batcher {
-    groups: IndexMap<CorrelationId, Group>,
+    groups: IndexMap<CorrelationId, Group, foldhash::fast::RandomState>,
     default_id: CorrelationId,
     max_logs: usize,
     max_bytes: usize,
@@ -309,7 +309,7 @@ impl Batcher {
         max_wait: Duration,
     ) -> Self {
         Batcher {
-            groups: IndexMap::new(),
+            groups: IndexMap::default(),
             default_id,
             max_logs: max_logs.max(1),
             max_bytes,

@@ -4,7 +4,7 @@
 //! Accounting: every record offered for shipping increments `logs_enqueued` once and, later, exactly one of
 //! `logs_sent` or `logs_dropped`; until then it is pending (in the queue, the batcher, or in flight).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -189,6 +189,10 @@ struct Shared {
     rx: Receiver<Event>,
     control: Sender<Control>,
     wake: tokio::sync::Notify,
+    /// Set by the worker while it waits for work. The hot path looks at the queue's length (a cache line
+    /// the worker writes on every receive) and wakes it only then; while the worker is busy, a log call
+    /// reads just this flag, which stays unchanged in its cache.
+    waiting: AtomicBool,
     counters: Counters,
     /// Bytes held by records from enqueue until they are sent or dropped.
     buffered_bytes: AtomicUsize,
@@ -198,17 +202,30 @@ struct Shared {
     max_string_bytes: usize,
     warned_full: AtomicBool,
     reporter: Reporter,
-    /// Spent capture buffers, handed back by the worker as soon as it rendered them, so the hot path
-    /// rarely allocates.
-    spare_tx: Sender<Vec<u8>>,
-    spare_rx: Receiver<Vec<u8>>,
+    /// Spent capture buffers, handed back by the worker as soon as it rendered them, in bundles of
+    /// [`BUNDLE`], so the hot path rarely allocates and touches this shared pool once per bundle, not once
+    /// per record (see [`LOCAL_SPARES`]).
+    spare_tx: Sender<Vec<Vec<u8>>>,
+    spare_rx: Receiver<Vec<Vec<u8>>>,
     /// Spent JSON bodies, reused by the worker for the next renders (only the worker touches it).
     json_spare: Mutex<Vec<Vec<u8>>>,
 }
 
-/// How many spare buffers are kept, and the largest one kept: at most 2 MiB held in spares.
+/// How many spare JSON bodies the worker keeps, and the largest one kept: at most 2 MiB held in spares.
 const SPARE_BUFFERS: usize = 1024;
 const SPARE_MAX_CAPACITY: usize = 2048;
+/// Capture buffers go back to the logging threads in bundles of this many; the pool holds at most
+/// `SPARE_BUNDLES` bundles, and keeps only buffers up to `SPARE_CAPTURE_CAPACITY`: at most 512 KiB in the
+/// pool, and 16 KiB in each logging thread's local cache.
+const BUNDLE: usize = 32;
+const SPARE_BUNDLES: usize = 32;
+const SPARE_CAPTURE_CAPACITY: usize = 512;
+
+thread_local! {
+    /// On a logging thread: spare capture buffers, taken from the pool a bundle at a time. On the
+    /// worker: spent capture buffers, gathered into the next bundle.
+    static LOCAL_SPARES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
 /// The capacity of a new capture buffer (most captures are well under 100 bytes) and of a new JSON body.
 const NEW_CAPTURE_CAPACITY: usize = 128;
 const NEW_BODY_CAPACITY: usize = 256;
@@ -221,6 +238,43 @@ fn queued_size(capture: &Capture) -> usize {
 }
 
 impl Shared {
+    /// A capture buffer for the hot path: from this thread's cache, refilled from the pool a bundle at a
+    /// time, or a new one.
+    fn take_buffer(&self) -> Vec<u8> {
+        LOCAL_SPARES
+            .try_with(|local| {
+                let mut local = local.try_borrow_mut().ok()?;
+                if local.is_empty() {
+                    *local = self.spare_rx.try_recv().ok()?;
+                }
+                local.pop()
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(NEW_CAPTURE_CAPACITY))
+    }
+
+    /// Keeps a spent capture buffer for reuse: in this thread's cache, which goes to the pool as a
+    /// bundle once full (a full pool frees it).
+    fn give_back(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > SPARE_CAPTURE_CAPACITY {
+            return;
+        }
+        buf.clear();
+        let _ = LOCAL_SPARES.try_with(|local| {
+            let Ok(mut local) = local.try_borrow_mut() else {
+                return;
+            };
+            if local.len() < BUNDLE {
+                local.push(buf);
+            }
+            if local.len() >= BUNDLE {
+                let bundle = std::mem::replace(&mut *local, Vec::with_capacity(BUNDLE));
+                let _ = self.spare_tx.try_send(bundle);
+            }
+        });
+    }
+
     /// Returns the logs' JSON bodies to the worker's pool (what does not fit is freed).
     fn recycle(&self, content: BatchContent) {
         let Ok(mut pool) = self.json_spare.lock() else {
@@ -253,11 +307,7 @@ impl Shared {
             .unwrap_or_else(|| Vec::with_capacity(NEW_BODY_CAPACITY));
         let captured = queued_size(&capture);
         let rendered = render(&capture, &mut body, self.max_string_bytes);
-        let mut buf = capture.buf;
-        if buf.capacity() <= SPARE_MAX_CAPACITY {
-            buf.clear();
-            let _ = self.spare_tx.try_send(buf);
-        }
+        self.give_back(capture.buf);
         if rendered.is_err() {
             self.release(captured);
             self.counters.drop_logs(1);
@@ -310,7 +360,7 @@ impl Shared {
                     while let Ok(ev) = self.rx.try_recv() {
                         self.discard(ev);
                     }
-                } else if self.tx.len() >= self.wake_at {
+                } else if self.waiting.load(Ordering::SeqCst) && self.tx.len() >= self.wake_at {
                     self.wake.notify_one();
                 }
                 Ok(())
@@ -335,12 +385,13 @@ impl Shipper {
     ) -> std::io::Result<Shipper> {
         let (tx, rx) = crossbeam_channel::bounded(settings.max_queue_logs);
         let (control, control_rx) = crossbeam_channel::unbounded();
-        let (spare_tx, spare_rx) = crossbeam_channel::bounded(SPARE_BUFFERS);
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded(SPARE_BUNDLES);
         let shared = Arc::new(Shared {
             tx,
             rx,
             control,
             wake: tokio::sync::Notify::new(),
+            waiting: AtomicBool::new(false),
             counters: Counters::default(),
             buffered_bytes: AtomicUsize::new(0),
             max_buffer_bytes: settings.max_buffer_bytes,
@@ -381,18 +432,15 @@ impl Shipper {
         id: Option<CorrelationId>,
     ) {
         let shared = &*self.shared;
-        let buf = shared
-            .spare_rx
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(NEW_CAPTURE_CAPACITY));
+        let buf = shared.take_buffer();
         let capture = match capture(buf, record, level, shared.max_string_bytes) {
             Ok(capture) => capture,
             Err((CaptureError::KeepLocal, buf)) => {
-                let _ = shared.spare_tx.try_send(buf);
+                shared.give_back(buf);
                 return;
             }
             Err((CaptureError::Encode(error), buf)) => {
-                let _ = shared.spare_tx.try_send(buf);
+                shared.give_back(buf);
                 // The key-values after the failing one were not looked at: a later `send = false` still
                 // keeps the record local (and uncounted).
                 if keeps_local(record) {
@@ -817,11 +865,20 @@ async fn worker_loop(
         if let Some((deadline, _)) = &shutdown {
             wake_at = wake_at.min(*deadline);
         }
-        tokio::select! {
-            _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep_until(wake_at.into()) => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        // Announce the wait, then look once more: a record pushed before the announcement was seen by
+        // no waker (its call saw `waiting == false`), so a queue that reached the threshold meanwhile
+        // is taken now. SeqCst on both sides: either the call sees `waiting` or this sees its record.
+        shared.waiting.store(true, Ordering::SeqCst);
+        if shared.rx.len() < shared.wake_at {
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep_until(wake_at.into()) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+        } else {
+            tokio::task::yield_now().await;
         }
+        shared.waiting.store(false, Ordering::SeqCst);
     }
 }
 

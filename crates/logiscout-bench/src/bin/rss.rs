@@ -56,12 +56,13 @@ fn allowance(
     max_queue_logs: u64,
 ) -> Vec<(&'static str, u64)> {
     vec![
-        // Two pools of spent buffers are kept for reuse, each at most `SPARE_BUFFERS` (1024) buffers of at
-        // most `SPARE_MAX_CAPACITY` (2048) bytes: capture buffers for the logging threads and JSON bodies
-        // for the worker. They hold no record, so the byte cap does not count them.
+        // Spent buffers kept for reuse hold no record, so the byte cap does not count them: the worker's
+        // JSON bodies (`SPARE_BUFFERS` = 1024 of at most `SPARE_MAX_CAPACITY` = 2048 B), the capture pool
+        // (`SPARE_BUNDLES` = 32 bundles of `BUNDLE` = 32 buffers of at most 512 B), and each logging
+        // thread's cache of one bundle (one logging thread here, and the worker's bundle in the making).
         (
-            "spare-buffer pools: 2 x 1024 buffers x 2048 B",
-            2 * 1024 * 2048,
+            "spare buffers: 1024 x 2048 B (JSON) + 32 x 32 x 512 B (captures) + 2 x 32 x 512 B (thread caches)",
+            1024 * 2048 + 32 * 32 * 512 + 2 * 32 * 512,
         ),
         // The hand-off queue (crossbeam's bounded array) allocates its `max_queue_logs` slots at `init`;
         // their pages become resident as the queue first fills, which happens after the baseline. A slot

@@ -36,6 +36,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
@@ -216,7 +217,34 @@ impl RequestInfo {
 #[derive(Debug, Clone)]
 pub struct Context {
     id: CorrelationId,
-    request: Option<Arc<RequestInfo>>,
+    request: Option<Arc<RequestSlot>>,
+}
+
+/// A request's info and whether the shipping worker has been told about it.
+///
+/// The worker hears of a request only when the request first logs (or at its start, with
+/// `record_always`): a request that logs nothing costs no event at all, which is most requests. The
+/// states: `QUIET` (nothing announced), `ANNOUNCING` (one thread is handing the start over), `ANNOUNCED`
+/// (the start is in the queue: the end must follow it), `CLOSED` (ended without ever logging; later logs,
+/// from a task that outlived the request, ship without request info).
+#[derive(Debug)]
+struct RequestSlot {
+    info: RequestInfo,
+    state: AtomicU8,
+}
+
+const QUIET: u8 = 0;
+const ANNOUNCING: u8 = 1;
+const ANNOUNCED: u8 = 2;
+const CLOSED: u8 = 3;
+
+/// What the end of a request needs to tell the worker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RequestEnd {
+    /// The worker knows the request: send its end.
+    Announced,
+    /// The request never logged (or has no request info): nothing to send.
+    Quiet,
 }
 
 impl Context {
@@ -227,7 +255,10 @@ impl Context {
 
     /// Attaches request info (done by the middleware).
     pub fn with_request(mut self, request: RequestInfo) -> Self {
-        self.request = Some(Arc::new(request));
+        self.request = Some(Arc::new(RequestSlot {
+            info: request,
+            state: AtomicU8::new(QUIET),
+        }));
         self
     }
 
@@ -238,7 +269,70 @@ impl Context {
 
     /// The request being served, if any.
     pub fn request(&self) -> Option<&RequestInfo> {
-        self.request.as_deref()
+        self.request.as_deref().map(|slot| &slot.info)
+    }
+
+    /// True while the request has not been announced to the worker (a relaxed load: the hot path's check).
+    pub(crate) fn request_unannounced(&self) -> bool {
+        self.request
+            .as_deref()
+            .is_some_and(|slot| slot.state.load(Ordering::Relaxed) == QUIET)
+    }
+
+    /// Claims the request's announcement: true for exactly one caller, which must hand the start over
+    /// and then call [`announced`](Self::announced). False once announced or closed.
+    pub(crate) fn claim_announcement(&self) -> bool {
+        self.request.as_deref().is_some_and(|slot| {
+            slot.state
+                .compare_exchange(QUIET, ANNOUNCING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
+    }
+
+    /// The start claimed with [`claim_announcement`](Self::claim_announcement) is in the queue (or was
+    /// dropped, which the worker copes with): the end may follow.
+    pub(crate) fn announced(&self) {
+        if let Some(slot) = self.request.as_deref() {
+            slot.state.store(ANNOUNCED, Ordering::Release);
+        }
+    }
+
+    /// Ends the request's announcement: `Announced` when the worker knows the request (its end must be
+    /// sent), `Quiet` when it never logged. Waits out a start being handed over right now on another
+    /// thread (a non-blocking hand-off: nanoseconds), so the end always follows the start in the queue.
+    pub(crate) fn close_announcement(&self) -> RequestEnd {
+        let Some(slot) = self.request.as_deref() else {
+            return RequestEnd::Quiet;
+        };
+        let mut spins = 0u32;
+        loop {
+            let state = slot.state.load(Ordering::Acquire);
+            match state {
+                QUIET | ANNOUNCED => {
+                    if slot
+                        .state
+                        .compare_exchange(state, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return if state == ANNOUNCED {
+                            RequestEnd::Announced
+                        } else {
+                            RequestEnd::Quiet
+                        };
+                    }
+                }
+                // Already ended (a second end, e.g. a body dropped after a panic was recorded).
+                CLOSED => return RequestEnd::Quiet,
+                _ => {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -255,6 +349,15 @@ thread_local! {
 /// The current correlation ID, if code runs inside a [`scope`] or [`sync_scope`].
 pub fn current() -> Option<CorrelationId> {
     with_current(|ctx| ctx.map(|c| c.id.clone()))
+}
+
+/// The current correlation ID, and whether the current request still has to be announced to the worker
+/// (the log call's one look at the context).
+pub(crate) fn current_for_log() -> (Option<CorrelationId>, bool) {
+    with_current(|ctx| match ctx {
+        None => (None, false),
+        Some(c) => (Some(c.id.clone()), c.request_unannounced()),
+    })
 }
 
 /// The current context (ID and request info), if any.

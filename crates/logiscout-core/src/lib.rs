@@ -70,13 +70,18 @@ pub mod middleware {
     use crate::context::Context;
 
     /// Records the start of the request in `ctx` (no-op without request info or outside `Env::Prod`).
+    ///
+    /// The shipping worker hears of a request when it first logs, so a request that logs nothing costs
+    /// no work there; only a request with `record_always` is handed over here, at its start.
     pub fn request_started(ctx: &Context) {
         if let Some(shipper) = crate::logger::installed().and_then(|l| l.shipper.get()) {
             shipper.request_started(ctx);
         }
     }
 
-    /// Records the end of the request in `ctx`, with its status (`None` when unknown).
+    /// Records the end of the request in `ctx`, with its status (`None` when unknown). Sends nothing for a
+    /// request that logged nothing (and does not record always); a second call for the same request is a
+    /// no-op.
     pub fn request_finished(ctx: &Context, status: Option<u16>) {
         if let Some(shipper) = crate::logger::installed().and_then(|l| l.shipper.get()) {
             shipper.request_finished(ctx, status);

@@ -89,7 +89,7 @@ impl Log for Logger {
         };
         let level = WireLevel::from_log(record.level(), critical);
         let ts = Timestamp::now();
-        let correlation = context::current();
+        let (correlation, unannounced) = context::current_for_log();
         if self.console.is_on() {
             self.console
                 .write(record, level, ts, correlation.as_ref(), &self.service);
@@ -98,6 +98,14 @@ impl Log for Logger {
             // Records from our own worker thread (reqwest, hyper, rustls) are never shipped: no feedback loop.
             // `send = false` records are left out by `enqueue`, which sees every key anyway.
             if !worker::on_worker_thread() {
+                if unannounced {
+                    // The first log of a request tells the worker about the request, before the log.
+                    context::with_current(|ctx| {
+                        if let Some(ctx) = ctx {
+                            shipper.announce(ctx);
+                        }
+                    });
+                }
                 shipper.enqueue(record, level, ts, correlation);
             }
         }

@@ -163,6 +163,8 @@ fn a_thousand_log_request_splits_into_five_restitchable_batches() {
     let id = CorrelationId::new("req-big");
     let ctx = Context::new(id.clone()).with_request(RequestInfo::new("POST", "/import?secret=1"));
     shipper.request_started(&ctx);
+    // What the logger does on the request's first log.
+    shipper.announce(&ctx);
     for n in 0..1000 {
         log(&shipper, Some(&id), n);
     }
@@ -392,6 +394,7 @@ fn request_payloads_carry_method_path_status_and_duration() {
     let id = CorrelationId::new("req-7");
     let ctx = Context::new(id.clone()).with_request(RequestInfo::new("GET", "/users/7?token=x"));
     shipper.request_started(&ctx);
+    shipper.announce(&ctx);
     log(&shipper, Some(&id), 1);
     std::thread::sleep(Duration::from_millis(20));
     shipper.request_finished(&ctx, Some(404));
@@ -413,4 +416,64 @@ fn request_payloads_carry_method_path_status_and_duration() {
         .unwrap();
     assert!(bg.get("request").is_none());
     assert_eq!(bg["logs"][0]["metadata"]["n"], 2);
+}
+
+#[test]
+fn a_request_is_announced_once_by_its_first_log_and_a_quiet_one_costs_no_event() {
+    let server = IngestServer::start();
+    let shipper = start(&server, |_| {});
+    // Quiet: start and end, nothing logged: the worker hears nothing, nothing is shipped.
+    let quiet =
+        Context::new(CorrelationId::new("req-quiet")).with_request(RequestInfo::new("GET", "/q"));
+    shipper.request_started(&quiet);
+    shipper.request_finished(&quiet, Some(200));
+    assert_eq!(shipper.ends_enqueued(), 0);
+    // A log after a quiet request ended (a task that outlived it) cannot announce it any more.
+    assert!(!quiet.claim_announcement());
+    // Loud: announced once, however many logs; the end follows.
+    let id = CorrelationId::new("req-loud");
+    let loud = Context::new(id.clone()).with_request(RequestInfo::new("GET", "/l"));
+    shipper.request_started(&loud);
+    for n in 0..3 {
+        shipper.announce(&loud);
+        log(&shipper, Some(&id), n);
+    }
+    shipper.request_finished(&loud, Some(201));
+    shipper.request_finished(&loud, Some(500));
+    assert_eq!(shipper.ends_enqueued(), 1, "one end, once");
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    let got = server.accepted();
+    assert_valid(&got);
+    let payloads: Vec<_> = got
+        .iter()
+        .flat_map(|r| r.body["payloads"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(payloads.len(), 1, "{payloads:?}");
+    assert_eq!(payloads[0]["correlationId"], "req-loud");
+    assert_eq!(payloads[0]["request"]["statusCode"], 201);
+    assert_eq!(payloads[0]["logs"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn an_end_waits_for_a_start_being_handed_over_on_another_thread() {
+    // The interleaving that would put an end before its start in the queue: one thread has claimed the
+    // announcement and not yet handed the start over when another ends the request. The end must wait.
+    let server = IngestServer::start();
+    let shipper = Arc::new(start(&server, |_| {}));
+    let ctx =
+        Context::new(CorrelationId::new("req-race")).with_request(RequestInfo::new("GET", "/r"));
+    assert!(ctx.claim_announcement(), "the first claim wins");
+    assert!(!ctx.claim_announcement(), "only once");
+    let (s2, c2) = (shipper.clone(), ctx.clone());
+    let ender = std::thread::spawn(move || s2.request_finished(&c2, Some(200)));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!ender.is_finished(), "the end went ahead of the start");
+    assert_eq!(shipper.ends_enqueued(), 0);
+    ctx.announced();
+    ender.join().unwrap();
+    assert_eq!(
+        shipper.ends_enqueued(),
+        1,
+        "the end follows once the start is in"
+    );
 }

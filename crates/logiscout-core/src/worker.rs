@@ -15,7 +15,7 @@ use log::Record;
 
 use crate::batch::{accounted_size, BatchContent, BatchMeta, Batcher, LogEntry, RequestMeta};
 use crate::capture::{capture, render, Capture, CaptureError};
-use crate::context::{Context, CorrelationId};
+use crate::context::{Context, CorrelationId, RequestEnd};
 use crate::record::{keeps_local, unix_micros, Timestamp, WireLevel};
 use crate::transport::{EncodedBatch, RetryPolicy, SendError, Transport};
 
@@ -488,10 +488,23 @@ impl Shipper {
         }
     }
 
+    /// The start of a request. The worker hears of a request only once it logs (see
+    /// [`announce`](Self::announce)), so this sends nothing, except for `record_always` requests, whose
+    /// payload is shipped even when they log nothing.
     pub(crate) fn request_started(&self, ctx: &Context) {
+        if ctx.request().is_some_and(|r| r.record_always) {
+            self.announce(ctx);
+        }
+    }
+
+    /// Tells the worker about the request in `ctx`, once per request: called by the first log made in it.
+    pub(crate) fn announce(&self, ctx: &Context) {
         let Some(request) = ctx.request() else {
             return;
         };
+        if !ctx.claim_announcement() {
+            return;
+        }
         let event = Event::RequestStarted {
             id: ctx.correlation_id().clone(),
             meta: RequestMeta {
@@ -510,12 +523,17 @@ impl Shipper {
                 .events_dropped
                 .fetch_add(1, Ordering::Relaxed);
         }
+        ctx.announced();
     }
 
+    /// The end of a request: sent only when the worker knows the request (it logged, or records always).
     pub(crate) fn request_finished(&self, ctx: &Context, status: Option<u16>) {
         let Some(request) = ctx.request() else {
             return;
         };
+        if ctx.close_announcement() == RequestEnd::Quiet {
+            return;
+        }
         let event = Event::RequestFinished {
             id: ctx.correlation_id().clone(),
             status,
@@ -529,6 +547,12 @@ impl Shipper {
             counters.events_dropped.fetch_add(1, Ordering::Relaxed);
             counters.ends_settled.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    /// Request ends handed to the worker so far (tests check that quiet requests send none).
+    #[cfg(test)]
+    pub(crate) fn ends_enqueued(&self) -> u64 {
+        self.shared.counters.ends_enqueued.load(Ordering::SeqCst)
     }
 
     pub(crate) fn stats(&self) -> Stats {

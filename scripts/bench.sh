@@ -26,7 +26,7 @@ part() {
         # Peak RSS for 1,000,000 records with the endpoint down, at the default cap and at 4 MiB.
         rss) cargo run --release -p logiscout-bench --bin rss ;;
         # axum and actix-web hello-world under wrk, with and without the correlation middleware.
-        http) scripts/bench-http.sh ;;
+        http) scripts/bench-http.sh --rounds 5 -d 8s ;;
         # The Python client logiscout-logger 1.0.1, in a throwaway venv, shipping to the local sink.
         python) scripts/bench-python.sh ;;
         # Tables in docs/benchmarks.md and docs/hot-path.svg from all of the above.

@@ -21,6 +21,13 @@
 //! Writes `target/bench-results/http.json`: per variant the requests/s of each round (in round order),
 //! their median, and the p50 and p99 latencies, each the **median over the rounds** of that round's wrk
 //! percentile (not the latencies of one chosen round).
+//!
+//! It also records the **server's CPU time per request** in each round: the server process's user +
+//! system time (`/proc/<pid>/stat`, all its threads, the logiscout worker included) over the measured wrk
+//! run, divided by the requests wrk completed. It leaves out time the server was not scheduled (another
+//! process, the host), though not a core that runs slower: on this VM req/s moved by ±30 % between rounds
+//! of the same variant, and CPU time per request moved with it. With the server saturating its one core,
+//! throughput is 1 / CPU time per request.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -290,6 +297,10 @@ fn check_ready(server: &Server, variant: &Variant) -> Result<(), String> {
 #[derive(Debug)]
 struct WrkRun {
     requests_per_s: f64,
+    /// Requests completed in the measured run (`N requests in ...`).
+    requests: u64,
+    /// The server's CPU time per completed request, µs (filled in by `measure`).
+    cpu_us_per_request: f64,
     p50_us: f64,
     p99_us: f64,
 }
@@ -338,11 +349,14 @@ fn parse_wrk_time(text: &str) -> Option<f64> {
 
 fn parse_wrk(output: &str) -> Result<WrkRun, String> {
     let mut rps = None;
+    let mut requests = None;
     let mut p50 = None;
     let mut p99 = None;
     for line in output.lines() {
         let line = line.trim();
-        if let Some(v) = line.strip_prefix("Requests/sec:") {
+        if let Some((n, _)) = line.split_once(" requests in ") {
+            requests = n.trim().parse::<u64>().ok();
+        } else if let Some(v) = line.strip_prefix("Requests/sec:") {
             rps = v.trim().parse::<f64>().ok();
         } else if let Some(v) = line.strip_prefix("50%") {
             p50 = parse_wrk_time(v.trim());
@@ -357,14 +371,16 @@ fn parse_wrk(output: &str) -> Result<WrkRun, String> {
             eprintln!("  warning: wrk reported {line}");
         }
     }
-    match (rps, p50, p99) {
-        (Some(requests_per_s), Some(p50_us), Some(p99_us)) => Ok(WrkRun {
+    match (rps, requests, p50, p99) {
+        (Some(requests_per_s), Some(requests), Some(p50_us), Some(p99_us)) => Ok(WrkRun {
             requests_per_s,
+            requests,
+            cpu_us_per_request: f64::NAN,
             p50_us,
             p99_us,
         }),
         _ => Err(format!(
-            "could not find Requests/sec and the 50%/99% latencies in wrk's output:\n{output}"
+            "could not find the request count, Requests/sec and the 50%/99% latencies in wrk's output:\n{output}"
         )),
     }
 }
@@ -394,20 +410,63 @@ fn wrk_version() -> Result<String, String> {
         .ok_or_else(|| "`wrk -v` printed nothing".to_owned())
 }
 
-fn measure(o: &Options, variant: &Variant) -> Result<WrkRun, String> {
+/// User + system CPU time of process `pid` and all its threads so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| format!("unexpected /proc/{pid}/stat: {stat}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let field = |i: usize| -> Result<u64, String> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| format!("no CPU time in /proc/{pid}/stat: {stat}"))
+    };
+    Ok(field(11)? + field(12)?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`), the unit of `/proc/<pid>/stat`'s CPU times.
+fn clock_ticks_per_second() -> Result<f64, String> {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .map_err(|e| format!("cannot run `getconf CLK_TCK`: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|t| *t > 0.0)
+        .ok_or_else(|| "`getconf CLK_TCK` printed no positive number".to_owned())
+}
+
+fn measure(o: &Options, variant: &Variant, ticks_per_s: f64) -> Result<WrkRun, String> {
     let server = Server::start(o, variant)?;
     check_ready(&server, variant)?;
     if o.warmup_s > 0 {
         run_wrk(o, &server.url(), o.warmup_s, false)?;
     }
+    let pid = server.child.id();
+    let before = cpu_ticks(pid)?;
     let output = run_wrk(o, &server.url(), o.duration_s, true)?;
+    let after = cpu_ticks(pid)?;
     drop(server);
-    parse_wrk(&output)
+    let mut run = parse_wrk(&output)?;
+    if run.requests == 0 {
+        return Err(format!("wrk completed no request:\n{output}"));
+    }
+    run.cpu_us_per_request = (after - before) as f64 / ticks_per_s * 1e6 / run.requests as f64;
+    Ok(run)
 }
 
 fn run() -> Result<(), String> {
     let o = parse_options()?;
     let tool = wrk_version()?;
+    let ticks_per_s = clock_ticks_per_second()?;
     eprintln!(
         "http_load: {tool}; {} round(s) of {} variant(s), wrk -t{} -c{} -d{}s after {}s warm-up; server on CPU {}, wrk on CPU {}",
         o.rounds,
@@ -425,13 +484,14 @@ fn run() -> Result<(), String> {
         for k in 0..n {
             let i = (round + k) % n;
             let variant = o.variants[i];
-            let run = measure(&o, variant)?;
+            let run = measure(&o, variant, ticks_per_s)?;
             eprintln!(
-                "  round {}/{}  {:<18} {:>10.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us",
+                "  round {}/{}  {:<18} {:>10.0} req/s  {:>6.2} us CPU/req  p50 {:>8.1} us  p99 {:>8.1} us",
                 round + 1,
                 o.rounds,
                 variant.name,
                 run.requests_per_s,
+                run.cpu_us_per_request,
                 run.p50_us,
                 run.p99_us
             );
@@ -446,11 +506,14 @@ fn run() -> Result<(), String> {
             let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_s).collect();
             let p50: Vec<f64> = runs.iter().map(|r| r.p50_us).collect();
             let p99: Vec<f64> = runs.iter().map(|r| r.p99_us).collect();
+            let cpu: Vec<f64> = runs.iter().map(|r| r.cpu_us_per_request).collect();
             json!({
                 "framework": variant.framework,
                 "variant": variant.label,
                 "requests_per_s": rps,
                 "median_requests_per_s": median(&rps),
+                "cpu_us_per_request": cpu,
+                "median_cpu_us_per_request": median(&cpu),
                 "p50_latency_us": median(&p50),
                 "p99_latency_us": median(&p99),
             })
@@ -469,10 +532,11 @@ fn run() -> Result<(), String> {
     let path = logiscout_bench::write_result("http.json", &value);
     for r in &results {
         eprintln!(
-            "  {:<6} {:<30} median {:>10.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us",
+            "  {:<6} {:<30} median {:>10.0} req/s  {:>6.2} us CPU/req  p50 {:>8.1} us  p99 {:>8.1} us",
             r["framework"].as_str().unwrap_or("?"),
             r["variant"].as_str().unwrap_or("?"),
             r["median_requests_per_s"].as_f64().unwrap_or(f64::NAN),
+            r["median_cpu_us_per_request"].as_f64().unwrap_or(f64::NAN),
             r["p50_latency_us"].as_f64().unwrap_or(f64::NAN),
             r["p99_latency_us"].as_f64().unwrap_or(f64::NAN),
         );

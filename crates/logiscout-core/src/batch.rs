@@ -17,6 +17,8 @@ use crate::record::Timestamp;
 pub(crate) struct LogEntry {
     pub ts: Timestamp,
     pub body: Vec<u8>,
+    /// The worker's receive index of this record (its position in the queue), for `flush`.
+    pub seq: u64,
 }
 
 /// Bytes a log adds to a batch beyond its body: `"timestamp":"…Z",`, a comma, slack for long years.
@@ -51,6 +53,8 @@ struct Group {
     shipped_any: bool,
     /// The request ended and its closing payload has not gone out yet.
     needs_close: bool,
+    /// The worker's receive index of the request's end, while its closing payload is pending.
+    close_seq: Option<u64>,
 }
 
 impl Group {
@@ -60,6 +64,7 @@ impl Group {
             logs: VecDeque::new(),
             shipped_any: false,
             needs_close: false,
+            close_seq: None,
         }
     }
 
@@ -371,6 +376,29 @@ impl Batcher {
         }
     }
 
+    /// Records the worker's receive index of a request end whose closing payload is now pending (after
+    /// `request_finished` returned true).
+    pub(crate) fn set_close_seq(&mut self, id: &CorrelationId, seq: u64) {
+        if let Some(group) = self.groups.get_mut(id) {
+            if group.needs_close {
+                group.close_seq = Some(seq);
+            }
+        }
+    }
+
+    /// The lowest receive index of anything still waiting here (a log, or a request end whose closing
+    /// payload has not gone out): everything received before it has been taken into a batch or dropped.
+    /// Each group's logs are in receive order, so its front is its lowest.
+    pub(crate) fn min_pending_seq(&self) -> Option<u64> {
+        self.groups
+            .values()
+            .flat_map(|g| {
+                let close = if g.needs_close { g.close_seq } else { None };
+                g.logs.front().map(|l| l.seq).into_iter().chain(close)
+            })
+            .min()
+    }
+
     /// Whether a batch should go out now: enough logs, or the oldest waited long enough.
     pub(crate) fn ready(&self, now: Instant) -> bool {
         if self.pending_logs >= self.max_logs {
@@ -453,6 +481,7 @@ impl Batcher {
             let closes = drained && group.needs_close;
             if drained {
                 group.needs_close = false;
+                group.close_seq = None;
                 if finished {
                     done.push(id.clone());
                 }
@@ -492,7 +521,27 @@ mod tests {
             ts: Timestamp(ts),
             body: format!(r#"{{"level":"info","message":"{msg}","loggerName":"t","metadata":{{}},"exception":null}}"#)
                 .into_bytes(),
+            seq: ts.unsigned_abs(),
         }
+    }
+
+    #[test]
+    fn the_lowest_pending_receive_index_covers_logs_and_pending_ends() {
+        let t = Instant::now();
+        let mut b = Batcher::new(id("default"), 200, 1 << 20, Duration::from_secs(30));
+        assert_eq!(b.min_pending_seq(), None);
+        b.request_started(id("r"), meta("/r"));
+        b.log(Some(id("r")), entry(5, "a"), t);
+        b.log(None, entry(7, "b"), t);
+        assert_eq!(b.min_pending_seq(), Some(5));
+        // Everything taken: nothing pending but the end of `r`, once it arrives.
+        let _ = b.take();
+        assert_eq!(b.min_pending_seq(), None);
+        assert!(b.request_finished(&id("r"), Some(200), Timestamp(9), 1.0, t));
+        b.set_close_seq(&id("r"), 9);
+        assert_eq!(b.min_pending_seq(), Some(9));
+        let _ = b.take();
+        assert_eq!(b.min_pending_seq(), None, "the closing payload went out");
     }
 
     fn meta(path: &str) -> RequestMeta {

@@ -477,3 +477,34 @@ fn an_end_waits_for_a_start_being_handed_over_on_another_thread() {
         "the end follows once the start is in"
     );
 }
+
+#[test]
+fn flush_waits_for_an_earlier_record_even_when_later_ones_are_delivered_first() {
+    // Record A's batch is slow to be answered; records logged after `flush` started go out in other
+    // batches and are answered at once. Counting settled records, a flush would see "as many settled as
+    // were enqueued when it started" and return while A is still in flight. The fence must wait for A.
+    let server = IngestServer::start();
+    server.reply_next(Reply::ok().delay(Duration::from_millis(600)));
+    let shipper = Arc::new(start(&server, |s| {
+        s.max_batch_logs = 1;
+        s.max_in_flight = 4;
+    }));
+    log(&shipper, None, 1);
+    std::thread::sleep(Duration::from_millis(100));
+    let s2 = shipper.clone();
+    let flusher = std::thread::spawn(move || {
+        let t = Instant::now();
+        let report = s2.flush(Duration::from_secs(10));
+        (report, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(30));
+    for n in 2..10 {
+        log(&shipper, None, n);
+    }
+    let (report, waited) = flusher.join().unwrap();
+    assert!(report.complete, "{report:?}");
+    assert!(
+        waited >= Duration::from_millis(350),
+        "flush returned after {waited:?}, before the slow batch with the earlier record was answered"
+    );
+}

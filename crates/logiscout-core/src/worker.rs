@@ -93,8 +93,8 @@ struct Counters {
     unreported_drops: AtomicU64,
     /// Request start/end events lost to a full queue.
     events_dropped: AtomicU64,
-    /// Request ends handed to the worker, and those resolved (shipped, dropped, or needing no payload):
-    /// what `flush` waits for besides logs.
+    /// Request ends handed to the worker, and those resolved (shipped, dropped, or needing no payload).
+    /// (`flush` tracks ends through its fence; these are for tests and diagnostics.)
     ends_enqueued: AtomicU64,
     ends_settled: AtomicU64,
 }
@@ -118,22 +118,6 @@ impl Counters {
         self.dropped.fetch_add(n, Ordering::SeqCst);
         self.unreported_drops.fetch_add(n, Ordering::Relaxed);
     }
-
-    fn settled(&self) -> u64 {
-        self.sent.load(Ordering::SeqCst) + self.dropped.load(Ordering::SeqCst)
-    }
-
-    /// What a flush started now waits for: (logs, request ends).
-    fn flush_target(&self) -> (u64, u64) {
-        (
-            self.enqueued.load(Ordering::SeqCst),
-            self.ends_enqueued.load(Ordering::SeqCst),
-        )
-    }
-
-    fn reached(&self, target: (u64, u64)) -> bool {
-        self.settled() >= target.0 && self.ends_settled.load(Ordering::SeqCst) >= target.1
-    }
 }
 
 pub(crate) enum Event {
@@ -152,13 +136,12 @@ pub(crate) enum Event {
         ended_at: Timestamp,
         duration_ms: f64,
     },
+    /// A flush's fence: it travels behind every record logged before the `flush` call (the queue is
+    /// FIFO), so when the worker receives it, everything to wait for is in the worker's hands.
+    Flush { reply: std::sync::mpsc::Sender<()> },
 }
 
 enum Control {
-    Flush {
-        target: (u64, u64),
-        reply: std::sync::mpsc::Sender<()>,
-    },
     Shutdown {
         deadline: Instant,
         /// `true` when everything was delivered or settled before the deadline.
@@ -348,6 +331,10 @@ impl Shared {
             }
             Event::RequestStarted { .. } => {
                 self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            // Nothing is pending any more once the queue is drained at shutdown.
+            Event::Flush { reply } => {
+                let _ = reply.send(());
             }
         }
     }
@@ -540,7 +527,6 @@ impl Shipper {
             ended_at: Timestamp::now(),
             duration_ms: request.started.elapsed().as_secs_f64() * 1000.0,
         };
-        // Counted before the hand-off, so a flush that starts right after waits for it.
         let counters = &self.shared.counters;
         counters.ends_enqueued.fetch_add(1, Ordering::SeqCst);
         if self.shared.offer(event).is_err() {
@@ -567,23 +553,38 @@ impl Shipper {
 
     /// Waits until everything enqueued before this call is sent or dropped, or `timeout` passes.
     pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
-        let target = self.shared.counters.flush_target();
+        let deadline = Instant::now() + timeout;
         let (reply, done) = std::sync::mpsc::channel();
-        let complete = if self.shared.counters.reached(target) {
-            true
-        } else if self
-            .shared
-            .control
-            .send(Control::Flush { target, reply })
-            .is_ok()
-        {
+        // The fence goes through the records' own queue, behind everything logged before this call. A full
+        // queue is waited out (flush may block, until its deadline; a log call never does).
+        let mut fence = Event::Flush { reply };
+        let queued = loop {
+            match self.shared.tx.try_send(fence) {
+                Ok(()) => break true,
+                Err(TrySendError::Disconnected(_)) => break false,
+                Err(TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        break false;
+                    }
+                    fence = back;
+                    self.shared.wake.notify_one();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        };
+        let complete = queued && {
+            if self.shared.closed.load(Ordering::SeqCst) {
+                // Shutdown raced the fence: whoever receives it now answers it.
+                while let Ok(ev) = self.shared.rx.try_recv() {
+                    self.shared.discard(ev);
+                }
+            }
             self.shared.wake.notify_one();
-            done.recv_timeout(timeout).is_ok()
-        } else {
-            false
+            done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok()
         };
         FlushReport {
-            complete: complete || self.shared.counters.reached(target),
+            complete,
             stats: self.stats(),
         }
     }
@@ -752,23 +753,29 @@ fn run(
                 "logiscout: the shipping worker could not start its runtime ({e}); logs will not be shipped"
             ));
             shared.closed.store(true, Ordering::SeqCst);
-            // Answer whoever waits, counting everything as dropped.
-            while let Ok(c) = control.recv() {
+            // Everything is counted as dropped: records (and flush fences, which are answered) are
+            // discarded by whoever queues them now that `closed` is set; what was queued before goes here.
+            while let Ok(ev) = shared.rx.try_recv() {
+                shared.discard(ev);
+            }
+            if let Ok(Control::Shutdown { reply, .. }) = control.recv() {
                 while let Ok(ev) = shared.rx.try_recv() {
                     shared.discard(ev);
                 }
-                match c {
-                    Control::Flush { reply, .. } => {
-                        let _ = reply.send(());
-                    }
-                    Control::Shutdown { reply, .. } => {
-                        let _ = reply.send(false);
-                        return;
-                    }
-                }
+                let _ = reply.send(false);
             }
         }
     }
+}
+
+/// A `flush` waiting for the records received before its fence.
+struct PendingFlush {
+    /// Receive index of the first record after the fence.
+    fence: u64,
+    /// Set once nothing received before the fence is left in the batcher: deliveries numbered below
+    /// this may still carry such records.
+    drained_at: Option<u64>,
+    reply: std::sync::mpsc::Sender<()>,
 }
 
 /// How often the worker looks at the queue when nobody wakes it.
@@ -787,7 +794,11 @@ async fn worker_loop(
         settings.max_batch_wait,
     );
     let mut in_flight = tokio::task::JoinSet::new();
-    let mut flushes: Vec<((u64, u64), std::sync::mpsc::Sender<()>)> = Vec::new();
+    let mut flushes: Vec<PendingFlush> = Vec::new();
+    // Receive indexes of records and request ends, and numbers of deliveries, for the flush fences.
+    let mut received: u64 = 0;
+    let mut next_delivery: u64 = 0;
+    let mut outstanding: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
     let mut shutdown: Option<(Instant, std::sync::mpsc::Sender<bool>)> = None;
     let delivery = Arc::new(Delivery {
         shared: shared.clone(),
@@ -799,7 +810,6 @@ async fn worker_loop(
     loop {
         while let Ok(c) = control.try_recv() {
             match c {
-                Control::Flush { target, reply } => flushes.push((target, reply)),
                 Control::Shutdown { deadline, reply } => shutdown = Some((deadline, reply)),
             }
         }
@@ -808,8 +818,10 @@ async fn worker_loop(
         while let Ok(event) = shared.rx.try_recv() {
             match event {
                 Event::Log { id, ts, capture } => {
+                    let seq = received;
+                    received += 1;
                     if let Some(body) = shared.render(capture, &mut growth) {
-                        batcher.log(id, LogEntry { ts, body }, now);
+                        batcher.log(id, LogEntry { ts, body, seq }, now);
                     }
                     if growth.unsigned_abs() > 1 << 20 {
                         shared.account_growth(std::mem::take(&mut growth));
@@ -822,11 +834,20 @@ async fn worker_loop(
                     ended_at,
                     duration_ms,
                 } => {
-                    if !batcher.request_finished(&id, status, ended_at, duration_ms, now) {
+                    let seq = received;
+                    received += 1;
+                    if batcher.request_finished(&id, status, ended_at, duration_ms, now) {
+                        batcher.set_close_seq(&id, seq);
+                    } else {
                         // No payload needed (or the start was lost): resolved now.
                         shared.counters.ends_settled.fetch_add(1, Ordering::SeqCst);
                     }
                 }
+                Event::Flush { reply } => flushes.push(PendingFlush {
+                    fence: received,
+                    drained_at: None,
+                    reply,
+                }),
             }
         }
         shared.account_growth(growth);
@@ -850,14 +871,34 @@ async fn worker_loop(
                 bytes: content.accounted_bytes(),
                 ends: content.closed_requests() as u64,
             };
-            in_flight.spawn(delivery.clone().deliver(content, unsettled));
+            let number = next_delivery;
+            next_delivery += 1;
+            outstanding.insert(number);
+            let delivery = delivery.clone();
+            in_flight.spawn(async move {
+                delivery.deliver(content, unsettled).await;
+                number
+            });
         }
-        flushes.retain(|(target, reply)| {
-            if shared.counters.reached(*target) {
-                let _ = reply.send(());
-                false
-            } else {
-                true
+        while let Some(joined) = in_flight.try_join_next() {
+            if let Ok(number) = joined {
+                outstanding.remove(&number);
+            }
+        }
+        // A flush is done when everything received before its fence has left the batcher (phase one:
+        // then every such record is in a delivery numbered below `next_delivery`, or dropped) and those
+        // deliveries have all ended, sent or given up on (phase two).
+        let pending_min = batcher.min_pending_seq();
+        flushes.retain_mut(|f| {
+            if f.drained_at.is_none() && pending_min.is_none_or(|m| m >= f.fence) {
+                f.drained_at = Some(next_delivery);
+            }
+            match f.drained_at {
+                Some(d) if outstanding.range(..d).next().is_none() => {
+                    let _ = f.reply.send(());
+                    false
+                }
+                _ => true,
             }
         });
         if let Some((deadline, _)) = &shutdown {
@@ -873,8 +914,8 @@ async fn worker_loop(
                     shared.counters.drop_logs(left);
                 }
                 shared.buffered_bytes.store(0, Ordering::Relaxed);
-                for (_, reply) in flushes.drain(..) {
-                    let _ = reply.send(());
+                for f in flushes.drain(..) {
+                    let _ = f.reply.send(());
                 }
                 if let Some((_, reply)) = shutdown.take() {
                     let _ = reply.send(drained);
@@ -897,7 +938,11 @@ async fn worker_loop(
             tokio::select! {
                 _ = shared.wake.notified() => {}
                 _ = tokio::time::sleep_until(wake_at.into()) => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok(number) = joined {
+                    outstanding.remove(&number);
+                }
+            }
             }
         } else {
             tokio::task::yield_now().await;

@@ -851,6 +851,13 @@ async fn worker_loop(
             }
         }
         shared.account_growth(growth);
+        // Reap the deliveries that ended before spawning, so their slots are used now: reaped later, a
+        // slot would stay empty until the next wake-up.
+        while let Some(joined) = in_flight.try_join_next() {
+            if let Ok(number) = joined {
+                outstanding.remove(&number);
+            }
+        }
         let forced = !flushes.is_empty() || shutdown.is_some();
         while in_flight.len() < settings.max_in_flight
             && (batcher.ready(now) || (forced && !batcher.is_idle()))
@@ -879,11 +886,6 @@ async fn worker_loop(
                 delivery.deliver(content, unsettled).await;
                 number
             });
-        }
-        while let Some(joined) = in_flight.try_join_next() {
-            if let Ok(number) = joined {
-                outstanding.remove(&number);
-            }
         }
         // A flush is done when everything received before its fence has left the batcher (phase one:
         // then every such record is in a delivery numbered below `next_delivery`, or dropped) and those

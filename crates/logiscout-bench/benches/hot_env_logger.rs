@@ -15,7 +15,9 @@
 //! second env_logger `Logger` built the same way but writing to a capturing sink formats one record, and
 //! the bench checks (and prints) that the key-values are in the line.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+mod common;
+
+use criterion::{criterion_group, criterion_main, Criterion};
 use env_logger::{Builder, Target};
 use log::kv::Value;
 use log::{Level, LevelFilter, Log};
@@ -71,39 +73,7 @@ fn bench(c: &mut Criterion) {
         .expect("install env_logger as the log backend");
     assert_eq!(log::max_level(), LevelFilter::Info);
 
-    let mut group = c.benchmark_group(peers::GROUP_1_THREAD);
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            peers::one_thread(
-                iters,
-                |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-                || {},
-            )
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_2_THREADS);
-    group.throughput(Throughput::Elements(1));
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            peers::two_threads(
-                iters,
-                |body| body(),
-                |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-                || {},
-            )
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_DISABLED);
-    group.bench_function(NAME, |b| {
-        b.iter(
-            || log::debug!(user_id = 1, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-        )
-    });
-    group.finish();
+    common::log_facade_groups(c, NAME, |body| body(), || {});
 
     eprintln!(
         "{NAME}: {} timed calls, each written synchronously to the sink (no queue, nothing to drop)",

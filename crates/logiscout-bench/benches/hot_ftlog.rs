@@ -24,7 +24,9 @@
 //! `log::logger().flush()` (ftlog writes everything queued before answering) and then checks that lines
 //! written = timed calls, so the channel never fills and a discarded record would stop the bench.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+mod common;
+
+use criterion::{criterion_group, criterion_main, Criterion};
 use log::LevelFilter;
 use logiscout_bench::peers;
 
@@ -44,39 +46,7 @@ fn bench(c: &mut Criterion) {
         sink.wait_for(NAME, peers::calls_made());
     };
 
-    let mut group = c.benchmark_group(peers::GROUP_1_THREAD);
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            peers::one_thread(
-                iters,
-                |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-                drain,
-            )
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_2_THREADS);
-    group.throughput(Throughput::Elements(1));
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            peers::two_threads(
-                iters,
-                |body| body(),
-                |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-                drain,
-            )
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_DISABLED);
-    group.bench_function(NAME, |b| {
-        b.iter(
-            || log::debug!(user_id = 1, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-        )
-    });
-    group.finish();
+    common::log_facade_groups(c, NAME, |body| body(), drain);
 
     drain();
     let calls = peers::calls_made();

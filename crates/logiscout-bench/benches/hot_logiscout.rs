@@ -14,9 +14,11 @@
 //! the queue (20,000 records by default) never fills. At the end it asserts that `stats()` counts exactly
 //! the timed calls as enqueued and none as dropped.
 
+mod common;
+
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 use logiscout::correlation::{sync_scope, CorrelationId};
 use logiscout_bench::peers;
 
@@ -46,43 +48,7 @@ fn bench(c: &mut Criterion) {
     .expect("init logiscout (Prod, shipping to the local discarding ingest server)");
     let id = CorrelationId::new(peers::CORRELATION_ID);
 
-    let mut group = c.benchmark_group(peers::GROUP_1_THREAD);
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            sync_scope(id.clone(), || {
-                peers::one_thread(
-                    iters,
-                    |i| {
-                        log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!")
-                    },
-                    drain,
-                )
-            })
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_2_THREADS);
-    group.throughput(Throughput::Elements(1));
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            peers::two_threads(
-                iters,
-                |body| sync_scope(id.clone(), body),
-                |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-                drain,
-            )
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_DISABLED);
-    group.bench_function(NAME, |b| {
-        b.iter(
-            || log::debug!(user_id = 1, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-        )
-    });
-    group.finish();
+    common::log_facade_groups(c, NAME, |body| sync_scope(id.clone(), body), drain);
 
     drain();
     let stats = logiscout::stats();

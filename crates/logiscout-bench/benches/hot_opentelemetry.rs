@@ -19,11 +19,13 @@
 //! that count (one atomic add per batch, on the export thread) and a copy of the first record to show what
 //! arrived, the exporter does nothing and returns `Ok`.
 
+mod common;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 use log::LevelFilter;
 use logiscout_bench::peers;
 use opentelemetry_appender_log::OpenTelemetryLogBridge;
@@ -90,39 +92,7 @@ fn bench(c: &mut Criterion) {
         });
     };
 
-    let mut group = c.benchmark_group(peers::GROUP_1_THREAD);
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            peers::one_thread(
-                iters,
-                |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-                drain,
-            )
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_2_THREADS);
-    group.throughput(Throughput::Elements(1));
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            peers::two_threads(
-                iters,
-                |body| body(),
-                |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-                drain,
-            )
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(peers::GROUP_DISABLED);
-    group.bench_function(NAME, |b| {
-        b.iter(
-            || log::debug!(user_id = 1, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
-        )
-    });
-    group.finish();
+    common::log_facade_groups(c, NAME, |body| body(), drain);
 
     drain();
     let calls = peers::calls_made();

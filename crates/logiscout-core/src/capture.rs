@@ -315,6 +315,15 @@ struct ValueCapture<'b, 'v> {
     failed: Option<serde_json::Error>,
 }
 
+impl ValueCapture<'_, '_> {
+    /// A number: its tag and its little-endian bytes (formatted by the worker).
+    fn number(&mut self, tag: u8, bytes: &[u8]) -> Result<(), kv::Error> {
+        self.buf.push(tag);
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 impl<'v> VisitValue<'v> for ValueCapture<'_, 'v> {
     fn visit_any(&mut self, value: Value<'_>) -> Result<(), kv::Error> {
         // `:serde`, `:?` and `:%` borrow from the caller: rendered now, with the same string cap.
@@ -342,29 +351,19 @@ impl<'v> VisitValue<'v> for ValueCapture<'_, 'v> {
         Ok(())
     }
     fn visit_u64(&mut self, v: u64) -> Result<(), kv::Error> {
-        self.buf.push(V_U64);
-        self.buf.extend_from_slice(&v.to_le_bytes());
-        Ok(())
+        self.number(V_U64, &v.to_le_bytes())
     }
     fn visit_i64(&mut self, v: i64) -> Result<(), kv::Error> {
-        self.buf.push(V_I64);
-        self.buf.extend_from_slice(&v.to_le_bytes());
-        Ok(())
+        self.number(V_I64, &v.to_le_bytes())
     }
     fn visit_u128(&mut self, v: u128) -> Result<(), kv::Error> {
-        self.buf.push(V_U128);
-        self.buf.extend_from_slice(&v.to_le_bytes());
-        Ok(())
+        self.number(V_U128, &v.to_le_bytes())
     }
     fn visit_i128(&mut self, v: i128) -> Result<(), kv::Error> {
-        self.buf.push(V_I128);
-        self.buf.extend_from_slice(&v.to_le_bytes());
-        Ok(())
+        self.number(V_I128, &v.to_le_bytes())
     }
     fn visit_f64(&mut self, v: f64) -> Result<(), kv::Error> {
-        self.buf.push(V_F64);
-        self.buf.extend_from_slice(&v.to_le_bytes());
-        Ok(())
+        self.number(V_F64, &v.to_le_bytes())
     }
     fn visit_bool(&mut self, v: bool) -> Result<(), kv::Error> {
         self.buf.push(if v { V_TRUE } else { V_FALSE });
@@ -472,6 +471,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use crate::record::encode_entry;
+    use crate::record::tests::{Inner, Outer};
     use log::Level;
 
     /// What the worker ships for `record`: capture on the caller's side, render on the worker's.
@@ -499,27 +499,6 @@ mod tests {
             String::from_utf8_lossy(&direct)
         );
     }
-
-    #[derive(Debug)]
-    struct Outer(Inner);
-    #[derive(Debug)]
-    struct Inner;
-    impl fmt::Display for Outer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("request failed")
-        }
-    }
-    impl fmt::Display for Inner {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("connection \"reset\"\n")
-        }
-    }
-    impl std::error::Error for Outer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-    impl std::error::Error for Inner {}
 
     #[derive(serde::Serialize)]
     struct Order<'a> {

@@ -747,7 +747,7 @@ field_from!(
 );
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use log::kv::ToValue;
 
@@ -775,10 +775,11 @@ mod tests {
         items: Vec<&'static str>,
     }
 
+    /// An error with a source, for traceback tests (here and in `capture`).
     #[derive(Debug)]
-    struct Outer(Inner);
+    pub(crate) struct Outer(pub(crate) Inner);
     #[derive(Debug)]
-    struct Inner;
+    pub(crate) struct Inner;
     impl fmt::Display for Outer {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("payment failed")

@@ -155,6 +155,7 @@ fn worker_settings(config: &Config) -> worker::WorkerSettings {
         max_string_bytes: config.max_string_bytes,
         shutdown_timeout: config.shutdown_timeout,
         diagnostics: None,
+        drop_report_every: Duration::from_secs(60),
     }
 }
 
@@ -239,6 +240,104 @@ pub fn stats() -> Stats {
 pub mod __private {
     pub use crate::bind::CriticalGuard;
     pub use log;
+
+    /// The batcher alone, for `benches/batcher.rs`; not a public API.
+    pub mod batcher {
+        use std::time::{Duration, Instant};
+
+        use crate::batch::{self, LogEntry, RequestMeta};
+        use crate::context::CorrelationId;
+        use crate::record::Timestamp;
+
+        /// A batcher with the default caps (200 logs, 4 MiB, 30 s).
+        #[derive(Debug)]
+        pub struct Batcher {
+            inner: batch::Batcher,
+            seq: u64,
+            body: Vec<u8>,
+            /// Bodies of taken batches, reused as the worker's pool reuses them.
+            spare: Vec<Vec<u8>>,
+        }
+
+        impl Default for Batcher {
+            fn default() -> Self {
+                Batcher {
+                    inner: batch::Batcher::new(
+                        CorrelationId::new("bench-process"),
+                        200,
+                        4 << 20,
+                        Duration::from_secs(30),
+                    ),
+                    seq: 0,
+                    spare: Vec::new(),
+                    body: br#"{"level":"info","message":"Order created okay!!","loggerName":"bench","metadata":{"user_id":1,"ratio":0.25,"region":"eu-west-1"},"exception":null}"#.to_vec(),
+                }
+            }
+        }
+
+        impl Batcher {
+            /// A request starts (as the worker hears of it on its first log).
+            pub fn start(&mut self, id: &CorrelationId) {
+                self.inner.request_started(
+                    id.clone(),
+                    RequestMeta {
+                        method: "GET".into(),
+                        path: "/".into(),
+                        started_at: Timestamp(0),
+                        status: None,
+                        ended_at: None,
+                        duration_ms: None,
+                        record_always: false,
+                    },
+                );
+            }
+
+            /// One log for `id`.
+            pub fn log(&mut self, id: &CorrelationId, now: Instant) {
+                let seq = self.seq;
+                self.seq += 1;
+                let mut body = self.spare.pop().unwrap_or_default();
+                body.extend_from_slice(&self.body);
+                let entry = LogEntry {
+                    ts: Timestamp(seq as i64),
+                    body,
+                    seq,
+                };
+                self.inner.log(Some(id.clone()), entry, now);
+            }
+
+            /// The request `id` ends.
+            pub fn end(&mut self, id: &CorrelationId, now: Instant) {
+                let seq = self.seq;
+                self.seq += 1;
+                if self
+                    .inner
+                    .request_finished(id, Some(200), Timestamp(1), 1.0, now)
+                {
+                    self.inner.set_close_seq(id, seq);
+                }
+            }
+
+            /// Takes batches while the triggers (or `force`) say so; returns the logs taken.
+            pub fn take(&mut self, now: Instant, force: bool) -> usize {
+                let mut logs = 0;
+                while self.inner.ready(now) || (force && !self.inner.is_idle()) {
+                    let Some(batch) = self.inner.take().0 else {
+                        break;
+                    };
+                    logs += batch.log_count();
+                    for part in batch.parts {
+                        self.spare.extend(part.logs.into_iter().map(|l| {
+                            let mut body = l.body;
+                            body.clear();
+                            body
+                        }));
+                    }
+                }
+                logs
+            }
+        }
+    }
 
     /// The wire encoding of one record as the shipping path makes it (captured on the caller's thread,
     /// rendered on the worker's), for the fuzz targets in `fuzz/`; not a public API.

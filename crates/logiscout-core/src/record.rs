@@ -80,13 +80,97 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
+impl Timestamp {
+    /// The RFC 3339 text, written without `fmt` machinery: years 1–9999 (every clock this runs on) by
+    /// the civil-from-days algorithm (Howard Hinnant's), anything else through jiff. The same text as
+    /// jiff's `{:.6}` (a proptest checks it); it is the worker's most frequent piece of formatting.
+    pub(crate) fn write_rfc3339(self, out: &mut Vec<u8>) {
+        match self.civil() {
+            Some(text) => out.extend_from_slice(&text),
+            None => {
+                let _ = write!(out, "{}", JiffText(self));
+            }
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for years 1–9999, else `None`.
+    fn civil(self) -> Option<[u8; 27]> {
+        let micros = self.0;
+        if micros > JIFF_MAX_MICROS {
+            // jiff clamps here (its range ends at 9999-12-30T22:00:00Z): print what it prints.
+            return None;
+        }
+        let secs = micros.div_euclid(1_000_000);
+        let frac = micros.rem_euclid(1_000_000);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(1..=9999).contains(&year) {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        // Two digits at a time; every value here is in 0..100 once split.
+        let mut two = |at: usize, v: i64| {
+            let v = v as usize * 2;
+            b[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v..v + 2]);
+        };
+        two(0, year / 100);
+        two(2, year % 100);
+        two(5, month);
+        two(8, day);
+        two(11, sod / 3_600);
+        two(14, sod / 60 % 60);
+        two(17, sod % 60);
+        two(20, frac / 10_000);
+        two(22, frac / 100 % 100);
+        two(24, frac % 100);
+        Some(b)
+    }
+}
+
+/// "00" to "99".
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `jiff::Timestamp::MAX` in microseconds (checked by a test).
+const JIFF_MAX_MICROS: i64 = 253_402_207_200_999_999;
+
+/// A timestamp as jiff prints it (clamped to jiff's range).
+struct JiffText(Timestamp);
+
+impl fmt::Display for JiffText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match jiff::Timestamp::from_microsecond(self.0) {
+        match jiff::Timestamp::from_microsecond(self.0 .0) {
             Ok(ts) => write!(f, "{ts:.6}"),
             // Outside jiff's range (years beyond ±9999): clamp rather than fail.
-            Err(_) if self.0 < 0 => write!(f, "{:.6}", jiff::Timestamp::MIN),
+            Err(_) if self.0 .0 < 0 => write!(f, "{:.6}", jiff::Timestamp::MIN),
             Err(_) => write!(f, "{:.6}", jiff::Timestamp::MAX),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.civil() {
+            // Only ASCII digits and separators: always UTF-8.
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            None => JiffText(*self).fmt(f),
         }
     }
 }
@@ -262,9 +346,17 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-/// Appends `s` with JSON escaping (no quotes).
+/// Appends `s` with JSON escaping (no quotes). Most text needs none: that is found by one pass the
+/// compiler vectorises (no early exit, no table), and the text is copied whole.
 fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    let dirty = bytes.iter().fold(false, |dirty, &b| {
+        dirty | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !dirty {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc = ESCAPE[b as usize];
@@ -931,6 +1023,26 @@ pub(crate) mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_microseconds() {
+        for micros in [
+            0,
+            -1,
+            1,
+            951_782_400_000_000,     // 2000-02-29
+            -62_135_596_800_000_000, // 0001-01-01
+            -62_135_596_800_000_001, // just before: through jiff
+            JIFF_MAX_MICROS,
+            JIFF_MAX_MICROS + 1,     // jiff clamps from here on
+            253_402_300_800_000_000, // 10000
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert_eq!(
+                Timestamp(micros).to_string(),
+                JiffText(Timestamp(micros)).to_string(),
+                "{micros}"
+            );
+        }
+        assert_eq!(jiff::Timestamp::MAX.as_microsecond(), JIFF_MAX_MICROS);
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000000Z");
         assert_eq!(
             Timestamp(1_795_000_000_123_456).to_string(),
@@ -998,6 +1110,29 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
+        /// The word-at-a-time escaper writes what serde_json writes, for any string.
+        #[test]
+        fn escaping_matches_serde_json(chars in proptest::collection::vec(proptest::prop_oneof![
+            proptest::char::any(),
+            proptest::sample::select(vec!['"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'a', ' ']),
+        ], 0..80)) {
+            let s: String = chars.into_iter().collect();
+            let mut ours = vec![b'"'];
+            escape_into(&mut ours, &s);
+            ours.push(b'"');
+            proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&s).unwrap());
+        }
+
+        /// The hand-written RFC 3339 text is jiff's, for any instant jiff can print.
+        #[test]
+        fn timestamps_print_as_jiff_prints_them(micros in -400_000_000_000_000_000i64..400_000_000_000_000_000) {
+            let mut fast = Vec::new();
+            Timestamp(micros).write_rfc3339(&mut fast);
+            let jiff = JiffText(Timestamp(micros)).to_string();
+            proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), jiff.clone());
+            proptest::prop_assert_eq!(Timestamp(micros).to_string(), jiff);
+        }
+
         /// Any message, target, key and value encodes to JSON that parses back to the same strings
         /// (within the cap, which is exact for short strings).
         #[test]

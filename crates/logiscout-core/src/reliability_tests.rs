@@ -400,3 +400,58 @@ fn a_hanging_endpoint_keeps_p99_log_latency_within_twice_the_healthy_one() {
     }
     panic!("p99 (healthy ns, hanging ns) per round: {rounds:?}");
 }
+
+#[test]
+fn drops_for_a_full_buffer_keep_being_reported_while_they_go_on() {
+    let server = IngestServer::start();
+    server.stop();
+    let lines = Lines::default();
+    // The endpoint is down and nothing is due for 30 s: the records stay in the batcher until the byte
+    // cap is reached, and every later one is dropped.
+    let shipper = start(&server, |s| {
+        s.max_buffer_bytes = 64 << 10;
+        s.max_batch_logs = 1000;
+        s.diagnostics = lines.writer();
+        s.drop_report_every = Duration::from_millis(300);
+    });
+    let burst = |from: usize| {
+        for n in from..from + 500 {
+            log(&shipper, None, n);
+        }
+    };
+    let wait_for_lines = |n: usize| {
+        let t = Instant::now();
+        while lines.text().lines().count() < n && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        lines.text()
+    };
+    burst(0);
+    assert!(shipper.stats().logs_dropped > 0);
+    let text = wait_for_lines(1);
+    assert!(
+        text.contains("logs dropped so far"),
+        "the first drops at once: {text}"
+    );
+    // Still full a period later: more lines, each with the count since the one before, the last with
+    // the total.
+    std::thread::sleep(Duration::from_millis(400));
+    burst(500);
+    let total = shipper.stats().logs_dropped;
+    wait_for_lines(2);
+    std::thread::sleep(Duration::from_millis(800));
+    let text = lines.text();
+    let all: Vec<&str> = text.lines().collect();
+    assert!(all.len() >= 2, "{text}");
+    assert!(
+        all[1..].iter().all(|l| l.contains("more logs dropped")),
+        "{text}"
+    );
+    assert!(
+        all.last().unwrap().contains(&format!("({total} in all)")),
+        "the last line has the total, {total}: {text}"
+    );
+    // No new drops, no new line.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(lines.text().lines().count(), all.len());
+}

@@ -33,6 +33,7 @@ pub(crate) fn settings() -> WorkerSettings {
         max_string_bytes: 32 * 1024,
         shutdown_timeout: Duration::from_secs(5),
         diagnostics: None,
+        drop_report_every: Duration::from_secs(60),
     }
 }
 

@@ -91,6 +91,9 @@ struct Counters {
     batches_failed: AtomicU64,
     /// Drops not yet reported in a batch's `dropped_logs`.
     unreported_drops: AtomicU64,
+    /// Records dropped because the queue or the byte cap was full (the worker reports them on stderr,
+    /// at most once per `drop_report_every`, with the count since the last report).
+    full_drops: AtomicU64,
     /// Request start/end events lost to a full queue.
     events_dropped: AtomicU64,
     /// Request ends handed to the worker, and those resolved (shipped, dropped, or needing no payload).
@@ -165,6 +168,8 @@ pub(crate) struct WorkerSettings {
     pub shutdown_timeout: Duration,
     /// Where diagnostic lines go (default: standard error).
     pub diagnostics: Option<crate::config::SharedWriter>,
+    /// How often drops for a full buffer are reported while they go on (default: once a minute).
+    pub drop_report_every: Duration,
 }
 
 struct Shared {
@@ -183,7 +188,6 @@ struct Shared {
     wake_at: usize,
     closed: AtomicBool,
     max_string_bytes: usize,
-    warned_full: AtomicBool,
     reporter: Reporter,
     /// Spent capture buffers, handed back by the worker as soon as it rendered them, in bundles of
     /// [`BUNDLE`], so the hot path rarely allocates and touches this shared pool once per bundle, not once
@@ -388,7 +392,6 @@ impl Shipper {
                 .max(1),
             closed: AtomicBool::new(false),
             max_string_bytes: settings.max_string_bytes,
-            warned_full: AtomicBool::new(false),
             reporter: Reporter {
                 last: Mutex::default(),
                 out: settings.diagnostics.clone(),
@@ -463,16 +466,13 @@ impl Shipper {
         }
     }
 
+    /// Counts a record dropped because the buffer is full; the worker reports such drops (never the hot
+    /// path, which only counts).
     fn full(&self) {
-        let shared = &*self.shared;
-        shared.counters.drop_logs(1);
-        if !shared.warned_full.swap(true, Ordering::Relaxed)
-            && !shared.closed.load(Ordering::Relaxed)
-        {
-            shared.reporter.line(
-                "logiscout: the shipping buffer is full, new logs are being dropped (counted in stats() and in the next batch's dropped_logs)",
-            );
-        }
+        let counters = &self.shared.counters;
+        counters.drop_logs(1);
+        // The worker looks at this at least every `TICK`.
+        counters.full_drops.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The start of a request. The worker hears of a request only once it logs (see
@@ -778,6 +778,36 @@ struct PendingFlush {
     reply: std::sync::mpsc::Sender<()>,
 }
 
+/// Reports drops for a full buffer while they go on: the first at once, then at most once per period,
+/// each line with the count since the one before (the shutdown summary has the total).
+#[derive(Default)]
+struct DropReport {
+    reported: u64,
+    at: Option<Instant>,
+}
+
+impl DropReport {
+    fn report(&mut self, shared: &Shared, every: Duration, now: Instant) {
+        let total = shared.counters.full_drops.load(Ordering::Relaxed);
+        if total == self.reported || self.at.is_some_and(|at| now.duration_since(at) < every) {
+            return;
+        }
+        let new = total - self.reported;
+        let text = match self.at {
+            None => format!(
+                "logiscout: the shipping buffer is full: {new} logs dropped so far (counted in stats() and in the next batch's dropped_logs; raise max_queue_logs or max_buffer_bytes, or check the endpoint)"
+            ),
+            Some(at) => format!(
+                "logiscout: the shipping buffer is still full: {new} more logs dropped in the last {} s ({total} in all)",
+                now.duration_since(at).as_secs()
+            ),
+        };
+        shared.reporter.line(&text);
+        self.reported = total;
+        self.at = Some(now);
+    }
+}
+
 /// How often the worker looks at the queue when nobody wakes it.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -800,6 +830,7 @@ async fn worker_loop(
     let mut next_delivery: u64 = 0;
     let mut outstanding: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
     let mut shutdown: Option<(Instant, std::sync::mpsc::Sender<bool>)> = None;
+    let mut drops = DropReport::default();
     let delivery = Arc::new(Delivery {
         shared: shared.clone(),
         transport,
@@ -843,11 +874,14 @@ async fn worker_loop(
                         shared.counters.ends_settled.fetch_add(1, Ordering::SeqCst);
                     }
                 }
-                Event::Flush { reply } => flushes.push(PendingFlush {
-                    fence: received,
-                    drained_at: None,
-                    reply,
-                }),
+                Event::Flush { reply } => {
+                    batcher.add_fence(received);
+                    flushes.push(PendingFlush {
+                        fence: received,
+                        drained_at: None,
+                        reply,
+                    })
+                }
             }
         }
         shared.account_growth(growth);
@@ -858,6 +892,7 @@ async fn worker_loop(
                 outstanding.remove(&number);
             }
         }
+        drops.report(shared, settings.drop_report_every, now);
         let forced = !flushes.is_empty() || shutdown.is_some();
         while in_flight.len() < settings.max_in_flight
             && (batcher.ready(now) || (forced && !batcher.is_idle()))
@@ -890,9 +925,8 @@ async fn worker_loop(
         // A flush is done when everything received before its fence has left the batcher (phase one:
         // then every such record is in a delivery numbered below `next_delivery`, or dropped) and those
         // deliveries have all ended, sent or given up on (phase two).
-        let pending_min = batcher.min_pending_seq();
         flushes.retain_mut(|f| {
-            if f.drained_at.is_none() && pending_min.is_none_or(|m| m >= f.fence) {
+            if f.drained_at.is_none() && batcher.fence_drained(f.fence) {
                 f.drained_at = Some(next_delivery);
             }
             match f.drained_at {

@@ -1,0 +1,88 @@
+//! Draining a backlog: N logs logged at once into a queue big enough for all of them, then `flush`; the
+//! figure is delivered logs per second (N / time from the first log to the end of the flush) into a
+//! loopback server that answers 200 at once and parses nothing (logiscout's own ceiling).
+//!
+//! `cargo bench -p logiscout-core --bench drain`
+//!
+//! The cases: 120,000 logs in one correlation group (one long job), and the web workload's shape — one
+//! request per 3 logs, each with its request info and its end (what the middleware hands over) — at
+//! 20,000, 40,000 and 80,000 requests. Issue 12's target: 40,000 requests drain at ≥ 0.67× the one-group
+//! rate. The run fails if any record was dropped.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+
+fn one_group(logs: u64) {
+    correlation::sync_scope(CorrelationId::new("one-long-job"), || {
+        for i in 0..logs {
+            log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
+        }
+    });
+}
+
+fn requests(requests: u64) {
+    for r in 0..requests {
+        let ctx = Context::new(CorrelationId::generate())
+            .with_request(RequestInfo::new("GET", "/orders"));
+        logiscout_core::middleware::request_started(&ctx);
+        correlation::sync_scope(ctx.clone(), || {
+            for step in 0..3u64 {
+                log::info!(user_id = r, step = step, region = "eu-west-1"; "Order created okay!!");
+            }
+        });
+        logiscout_core::middleware::request_finished(&ctx, Some(200));
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let server = logiscout_testkit::IngestServer::start_discarding();
+    let guard = logiscout_core::init(
+        logiscout_core::Config::new("bench")
+            .env(logiscout_core::Env::Prod)
+            .api_token("lgs_bench")
+            .endpoint(server.url())
+            .console(logiscout_core::Console::Off)
+            .read_rust_log(false)
+            .filter("info")
+            .max_queue_logs(1 << 20)
+            .max_buffer_bytes(1 << 30),
+    )
+    .expect("init");
+
+    let mut group = c.benchmark_group("drain");
+    group.sample_size(10);
+    let mut run = |name: &str, logs: u64, work: &dyn Fn()| {
+        group.throughput(Throughput::Elements(logs));
+        group.bench_function(BenchmarkId::new(name, logs), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    work();
+                    let report = logiscout_core::flush(Duration::from_secs(120));
+                    assert!(report.complete, "{report:?}");
+                }
+                start.elapsed()
+            })
+        });
+    };
+    run("one_group", 120_000, &|| one_group(120_000));
+    for n in [20_000u64, 40_000, 80_000] {
+        run(&format!("requests_{n}"), 3 * n, &|| requests(n));
+    }
+    group.finish();
+
+    let report = guard.shutdown(Duration::from_secs(10));
+    eprintln!(
+        "drain: enqueued {} sent {} dropped {}",
+        report.stats.logs_enqueued, report.stats.logs_sent, report.stats.logs_dropped
+    );
+    assert_eq!(
+        report.stats.logs_dropped, 0,
+        "no figure may come from dropping records"
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,77 @@
+//! A fixed workload for measuring the shipping worker's own cost per shipped log (render, batch, encode,
+//! send): N logs into a queue big enough for all, then `flush`, into a loopback server that answers 200 at
+//! once. `requests` mode makes them the web workload: one request (its start, 3 logs, its end) per 3 logs.
+//!
+//! Instruction counts per thread, stable on a noisy machine:
+//!
+//! ```text
+//! cargo build --release -p logiscout-core --example profile_worker
+//! valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file=/tmp/cgw.out \
+//!     target/release/examples/profile_worker 60000 requests
+//! scripts/callgrind-thread-cost.sh /tmp/cgw.out worker_loop 60000
+//! ```
+
+use std::time::{Duration, Instant};
+
+use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args
+        .next()
+        .map(|s| s.parse().expect("the first argument is a number of logs"))
+        .unwrap_or(60_000);
+    let requests = args.next().as_deref() == Some("requests");
+    let server = logiscout_testkit::IngestServer::start_discarding();
+    let guard = logiscout_core::init(
+        logiscout_core::Config::new("profile")
+            .env(logiscout_core::Env::Prod)
+            .api_token("lgs_profile")
+            .endpoint(server.url())
+            .console(logiscout_core::Console::Off)
+            .read_rust_log(false)
+            .filter("info")
+            .max_queue_logs(1 << 20)
+            .max_buffer_bytes(1 << 30),
+    )
+    .expect("init");
+    let start = Instant::now();
+    if requests {
+        for r in 0..n / 3 {
+            let ctx = Context::new(CorrelationId::generate())
+                .with_request(RequestInfo::new("GET", "/orders"));
+            logiscout_core::middleware::request_started(&ctx);
+            correlation::sync_scope(ctx.clone(), || {
+                for step in 0..3u64 {
+                    log::info!(user_id = r, step = step, region = "eu-west-1"; "Order created okay!!");
+                }
+            });
+            logiscout_core::middleware::request_finished(&ctx, Some(200));
+        }
+    } else {
+        correlation::sync_scope(CorrelationId::new("one-long-job"), || {
+            for i in 0..n {
+                log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
+            }
+        });
+    }
+    let flushed = logiscout_core::flush(Duration::from_secs(300));
+    let took = start.elapsed();
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert!(
+        flushed.complete && report.stats.logs_dropped == 0,
+        "{report:?}"
+    );
+    eprintln!(
+        "{} logs ({}), {} sent in {:.1} ms: {:.0} logs/s",
+        n,
+        if requests {
+            "3 per request"
+        } else {
+            "one group"
+        },
+        report.stats.logs_sent,
+        took.as_secs_f64() * 1e3,
+        report.stats.logs_sent as f64 / took.as_secs_f64()
+    );
+}

@@ -2,10 +2,15 @@
 //!
 //! The sink accepts the wire format (plain or gzip) on `POST /ingest` (and `POST /`), checks the
 //! `Authorization: Bearer` token when one is configured, validates each body against the wire format's JSON
-//! Schema, drops duplicate batches by `X-LogiScout-Batch-Id`, and keeps what it accepted: in memory, in a
-//! JSON-lines file, and as one readable line per batch on standard output. `GET /stats` answers the counts.
+//! Schema, drops duplicate batches by `X-LogiScout-Batch-Id` (within a window of the most recent batch IDs,
+//! [`SinkConfig::dedup_window`]), and keeps what it accepted: in memory, in a JSON-lines file, and as one
+//! readable line per batch on standard output. `GET /stats` answers the counts.
 //! [`Faults`] make it misbehave on purpose (status codes, `Retry-After`, latency, hanging, closing the
 //! connection) to test a client's retries.
+//!
+//! Memory: with [`SinkConfig::keep_batches`] off (as the command line runs it), what the sink keeps stays
+//! bounded however long it runs: the counters, and at most [`SinkConfig::dedup_window`] batch IDs. It keeps
+//! nothing per correlation ID.
 //!
 //! It runs on a thread and a tokio runtime of its own, so it can be used from sync or async code alike:
 //!
@@ -21,7 +26,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -45,6 +50,13 @@ pub const SCHEMA: &str = include_str!("wire-format.schema.json");
 
 /// The default limit on a request body, on the wire and after gunzip: 16 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The default [`SinkConfig::dedup_window`]: the last 100,000 stored batch IDs are remembered.
+///
+/// About 10 MB with logiscout's 36-character batch IDs (roughly 100 bytes per ID with the set's and the
+/// queue's overhead); at 100 batches a second, the last quarter of an hour: far longer than a client's
+/// retries of one batch last.
+pub const DEFAULT_DEDUP_WINDOW: usize = 100_000;
 
 /// The batch ID header the client sends (the same on every retry of one batch).
 pub const BATCH_ID_HEADER: &str = "x-logiscout-batch-id";
@@ -70,12 +82,23 @@ pub struct SinkConfig {
     pub quiet: bool,
     /// Bodies larger than this, on the wire or after gunzip, are answered 413.
     pub max_body_bytes: usize,
-    /// Keep accepted batches in memory for [`SinkHandle::batches`] (switch off for a long-running sink).
+    /// Keep accepted batches in memory for [`SinkHandle::batches`] and [`SinkHandle::logs`]. They grow with
+    /// every stored batch, without bound: for tests; switch it off for a long-running sink (the command line
+    /// always does).
     pub keep_batches: bool,
+    /// How many of the most recent stored batch IDs are remembered to recognise a retried batch.
+    ///
+    /// A batch whose ID is among them is answered 200 and counted as a duplicate, not stored. Each stored
+    /// batch ID is remembered until `dedup_window` newer batch IDs have been stored after it (first in,
+    /// first out; a duplicate does not refresh it); a retry arriving after that is stored again, and counted
+    /// again in every stat. Memory is bounded by the window: about 100 bytes plus the ID's length per ID.
+    /// 0 remembers nothing: every batch is stored. Default [`DEFAULT_DEDUP_WINDOW`].
+    pub dedup_window: usize,
 }
 
 impl Default for SinkConfig {
-    /// `127.0.0.1:0`, no token, no file, no faults, printing, 16 MiB, batches kept in memory.
+    /// `127.0.0.1:0`, no token, no file, no faults, printing, 16 MiB, batches kept in memory, the last
+    /// 100,000 batch IDs remembered.
     fn default() -> Self {
         SinkConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -85,6 +108,7 @@ impl Default for SinkConfig {
             quiet: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             keep_batches: true,
+            dedup_window: DEFAULT_DEDUP_WINDOW,
         }
     }
 }
@@ -99,6 +123,7 @@ impl std::fmt::Debug for SinkConfig {
             .field("quiet", &self.quiet)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("keep_batches", &self.keep_batches)
+            .field("dedup_window", &self.dedup_window)
             .finish()
     }
 }
@@ -121,7 +146,8 @@ pub struct Faults {
     pub retry_after: Option<u64>,
     /// Wait this long before answering any ingest request.
     pub latency: Duration,
-    /// Faulted requests are never answered.
+    /// Faulted requests are never answered. Each hung request keeps its connection (a socket and a task)
+    /// until the sink shuts down, even after the client has given up: for short tests, not a long run.
     pub hang: bool,
     /// Faulted requests have their TCP connection closed without an answer.
     pub close: bool,
@@ -172,7 +198,14 @@ pub struct SinkStats {
     pub batches: u64,
     /// Log entries in the stored batches.
     pub logs: u64,
-    /// Distinct correlation IDs that came with a `request` object (served requests).
+    /// Completed requests: stored payloads that close a request, i.e. carry a `request` object and a
+    /// non-null `endedAt` or `request.statusCode`.
+    ///
+    /// A request whose logs span several batches is sent in pieces, and only its last piece carries the end
+    /// (logiscout's clients clear `endedAt`, `durationMS` and `statusCode` on the others), so each completed
+    /// request counts once, and a request still open is not counted yet. Counted from each payload alone,
+    /// without remembering correlation IDs, so memory stays flat: a client that sent the end of one request
+    /// twice, in batches with different IDs, would have it counted twice.
     pub requests: u64,
     /// Payloads in the stored batches.
     pub payloads: u64,
@@ -288,6 +321,7 @@ impl Sink {
             rng: Mutex::new(rng),
             inner: Mutex::new(Inner {
                 out,
+                seen: BatchIdWindow::new(config.dedup_window),
                 ..Inner::default()
             }),
         });
@@ -352,6 +386,13 @@ impl SinkHandle {
     /// Not part of `/stats`, whose fields are fixed.
     pub fn wire_bytes(&self) -> u64 {
         self.shared.lock().wire_bytes
+    }
+
+    /// How many batch IDs the dedup window holds now: never more than [`SinkConfig::dedup_window`].
+    /// For tests of the sink's own memory bound.
+    #[doc(hidden)]
+    pub fn remembered_batch_ids(&self) -> usize {
+        self.shared.lock().seen.len()
     }
 
     /// Every stored batch (the decoded bodies), in arrival order; empty when
@@ -426,14 +467,56 @@ struct Shared {
 #[derive(Default)]
 struct Inner {
     stats: SinkStats,
-    /// Batch IDs stored so far.
-    seen: HashSet<String>,
-    /// Correlation IDs that came with a request object.
-    request_ids: HashSet<String>,
+    /// The most recent stored batch IDs (see [`SinkConfig::dedup_window`]).
+    seen: BatchIdWindow,
+    /// Stored batches, when [`SinkConfig::keep_batches`] is on.
     batches: Vec<Value>,
     out: Option<File>,
     /// Body bytes read on the wire (see [`SinkHandle::wire_bytes`]).
     wire_bytes: u64,
+}
+
+/// The last `capacity` batch IDs inserted, first in first out: a set to look them up, a queue for their
+/// order. Both hold the same IDs, once each (only IDs not in the set are inserted), sharing one allocation
+/// per ID.
+#[derive(Debug, Default)]
+struct BatchIdWindow {
+    capacity: usize,
+    ids: HashSet<Arc<str>>,
+    order: VecDeque<Arc<str>>,
+}
+
+impl BatchIdWindow {
+    fn new(capacity: usize) -> Self {
+        // Not preallocated: a large window costs memory only as it fills.
+        BatchIdWindow {
+            capacity,
+            ..BatchIdWindow::default()
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Remembers `id` (not already remembered), forgetting the oldest ID when the window is full.
+    fn insert(&mut self, id: &str) {
+        if self.capacity == 0 || self.ids.contains(id) {
+            return;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+        let id: Arc<str> = Arc::from(id);
+        self.ids.insert(id.clone());
+        self.order.push_back(id);
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
 }
 
 impl Shared {
@@ -832,15 +915,21 @@ fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Resp
     let dropped = batch["batch_metadata"]["dropped_logs"]
         .as_u64()
         .unwrap_or(0);
+    // The distinct correlation IDs of this batch, in order, for the printed line (this batch only).
     let mut ids: Vec<&str> = Vec::new();
+    let mut distinct: HashSet<&str> = HashSet::new();
     let mut request_payloads = 0u64;
+    let mut completed = 0u64;
     for p in payloads {
         let id = p["correlationId"].as_str().unwrap_or_default();
-        if !ids.contains(&id) {
+        if distinct.insert(id) {
             ids.push(id);
         }
         if p.get("request").is_some_and(Value::is_object) {
             request_payloads += 1;
+            if closes_request(p) {
+                completed += 1;
+            }
         }
     }
     let shown_id = batch_id.as_deref().map_or_else(|| "-".to_owned(), short_id);
@@ -873,22 +962,13 @@ fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Resp
             ));
         }
     }
-    for p in payloads {
-        if p.get("request").is_some_and(Value::is_object) {
-            if let Some(id) = p["correlationId"].as_str() {
-                if !inner.request_ids.contains(id) {
-                    inner.request_ids.insert(id.to_owned());
-                }
-            }
-        }
-    }
-    inner.stats.requests = inner.request_ids.len() as u64;
+    inner.stats.requests += completed;
     inner.stats.batches += 1;
     inner.stats.payloads += payloads.len() as u64;
     inner.stats.logs += logs;
     inner.stats.dropped_logs += dropped;
     if let Some(id) = &batch_id {
-        inner.seen.insert(id.clone());
+        inner.seen.insert(id);
     }
     let line = format!(
         "batch {shown_id} {}, {}, ids [{}], dropped {dropped}",
@@ -906,6 +986,11 @@ fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Resp
     drop(inner);
     shared.print(format_args!("{line}"));
     Ok(response)
+}
+
+/// Whether a payload (with a `request` object) is its request's last piece: it carries the end.
+fn closes_request(payload: &Value) -> bool {
+    !payload["endedAt"].is_null() || !payload["request"]["statusCode"].is_null()
 }
 
 fn plural(n: u64, word: &str) -> String {
@@ -997,6 +1082,42 @@ mod tests {
         assert_eq!(printable("abcdef", 3), "abc…");
         assert_eq!(short_id("6f1c0a2e-1111"), "6f1c0a2e…");
         assert_eq!(id_list(&["a", "b", "c", "d", "e"]), "a, b, c, … +2");
+    }
+
+    #[test]
+    fn the_batch_id_window_is_fifo_and_bounded() {
+        let mut window = BatchIdWindow::new(3);
+        for id in ["a", "b", "c"] {
+            window.insert(id);
+        }
+        assert!(window.contains("a") && window.contains("c"));
+        // Already there: not inserted again, and not refreshed.
+        window.insert("a");
+        assert_eq!((window.len(), window.order.len()), (3, 3));
+        window.insert("d");
+        assert!(!window.contains("a"), "the oldest is forgotten");
+        assert!(window.contains("b") && window.contains("d"));
+        for i in 0..1000 {
+            window.insert(&format!("id-{i}"));
+            assert!(window.len() <= 3 && window.order.len() == window.len());
+        }
+        assert!(window.contains("id-999") && !window.contains("id-996"));
+
+        let mut off = BatchIdWindow::new(0);
+        off.insert("a");
+        assert!(!off.contains("a"));
+        assert_eq!(off.len(), 0);
+    }
+
+    #[test]
+    fn a_payload_closes_its_request_when_it_carries_the_end() {
+        let open = json!({ "endedAt": null, "request": { "method": "GET", "path": "/" } });
+        let ended = json!({ "endedAt": "2026-11-25T11:42:47.638316Z",
+                            "request": { "method": "GET", "path": "/" } });
+        let with_status = json!({ "request": { "method": "GET", "path": "/", "statusCode": 204 } });
+        assert!(!closes_request(&open));
+        assert!(closes_request(&ended));
+        assert!(closes_request(&with_status));
     }
 
     #[test]

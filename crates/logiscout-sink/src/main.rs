@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use logiscout_sink::{Faults, Sink, SinkConfig, DEFAULT_MAX_BODY_BYTES};
+use logiscout_sink::{Faults, Sink, SinkConfig, DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_BODY_BYTES};
 
 const AFTER_HELP: &str = "\
 Endpoints:
@@ -15,9 +15,15 @@ Endpoints:
   GET  /stats          {\"batches\":N,\"logs\":N,\"requests\":N,\"payloads\":N,\"duplicates\":N,
                         \"rejected\":N,\"unauthorized\":N,\"faults\":N,\"dropped_logs\":N,\"received\":N}
 
-Answers: 200 stored (or a duplicate batch ID, answered 200 and not stored again); 400 not JSON, not
-matching the wire-format schema, or totals that disagree with the payloads (the reason is in the body);
-401 missing or wrong token; 413 body too large; 415 unknown Content-Encoding.
+Answers: 200 stored (or a duplicate: a batch ID among the last --dedup-window stored, answered 200 and
+not stored again); 400 not JSON, not matching the wire-format schema, or totals that disagree with the
+payloads (the reason is in the body); 401 missing or wrong token; 413 body too large; 415 unknown
+Content-Encoding.
+
+`requests` counts completed requests: payloads with a `request` object that carry its end (`endedAt` or
+`statusCode`), which only the last piece of a request split across batches does. Memory stays flat: no
+batches are kept, only the counters and the last --dedup-window batch IDs (with --hang, each hung request
+also holds its connection until the sink stops).
 
 Faults apply to ingest requests only. A faulted request hangs (--hang), has its connection closed
 (--close), or is answered with a --fail-status (503 when only --fail-rate is given). Without --fail-rate
@@ -58,6 +64,11 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
 
+    /// Remember the last N stored batch IDs to answer a retried batch as a duplicate; a retry arriving
+    /// after N newer batches is stored again. 0 stores every batch. About 100 bytes per ID.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_DEDUP_WINDOW)]
+    dedup_window: usize,
+
     /// Answer faulted ingest requests with CODE (200-599); a comma-separated list picks one at random.
     #[arg(
         long,
@@ -85,7 +96,8 @@ struct Args {
     )]
     latency_ms: u64,
 
-    /// Never answer faulted ingest requests (the client's timeout has to fire).
+    /// Never answer faulted ingest requests (the client's timeout has to fire); each keeps its connection
+    /// open until the sink stops.
     #[arg(long, conflicts_with = "close", help_heading = "Fault injection")]
     hang: bool,
 
@@ -166,8 +178,10 @@ fn main() -> ExitCode {
         faults,
         quiet: args.quiet,
         max_body_bytes: args.max_body_bytes,
-        // A long-running process: the file is the record, memory stays flat.
+        // A long-running process: the file is the record. Memory stays flat: no batches in memory, nothing
+        // per correlation ID, at most `dedup_window` batch IDs.
         keep_batches: false,
+        dedup_window: args.dedup_window,
     };
     let token_line = if config.token.is_some() {
         "required"

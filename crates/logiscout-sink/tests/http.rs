@@ -72,6 +72,16 @@ fn batch(batch_id: &str, payloads: &[(&str, usize)]) -> Value {
     })
 }
 
+/// Makes a payload the open (not last) piece of a request: no `endedAt`, `durationMS` or `statusCode`.
+fn open_piece(payload: &mut Value) {
+    payload["endedAt"] = Value::Null;
+    payload["durationMS"] = Value::Null;
+    payload["request"]
+        .as_object_mut()
+        .expect("a request object")
+        .remove("statusCode");
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes).unwrap();
@@ -569,6 +579,8 @@ async fn stats_counts_every_outcome() {
 
     let mut with_drops = batch("a", &[("req-1", 2), ("req-2", 3)]);
     with_drops["batch_metadata"]["dropped_logs"] = json!(4);
+    // req-2 is still running: this first piece is open, as a client sends it (no end, no status).
+    open_piece(&mut with_drops["payloads"][1]);
     assert_eq!(
         post(&sink, &with_drops, Some(TOKEN))
             .await
@@ -583,7 +595,7 @@ async fn stats_counts_every_outcome() {
             .as_u16(),
         200
     );
-    // The same request continued in a later batch counts once as a request.
+    // The same request continued (and ended) in a later batch counts once as a request.
     let later = batch("b", &[("req-2", 1)]);
     assert_eq!(
         post(&sink, &later, Some(TOKEN)).await.status().as_u16(),
@@ -619,6 +631,38 @@ async fn stats_counts_every_outcome() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn requests_counts_each_completed_request_once_from_its_closing_piece() {
+    let sink = start(SinkConfig::default());
+    // A request split across three batches: two open pieces, then the closing one.
+    for (i, last) in [(1, false), (2, false), (3, true)] {
+        let mut body = batch(&format!("split-{i}"), &[("long-req", 2)]);
+        if !last {
+            open_piece(&mut body["payloads"][0]);
+        }
+        assert_eq!(post(&sink, &body, None).await.status().as_u16(), 200);
+        assert_eq!(sink.stats().requests, u64::from(last), "after piece {i}");
+    }
+    // Logs outside any request (no `request` object) are not requests, ended or not.
+    let mut background = batch("bg", &[("job-1", 1)]);
+    background["payloads"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("request");
+    assert_eq!(post(&sink, &background, None).await.status().as_u16(), 200);
+    // A closing piece with a status but no `endedAt` still closes its request.
+    let mut status_only = batch("status-only", &[("short-req", 1)]);
+    status_only["payloads"][0]["endedAt"] = Value::Null;
+    assert_eq!(post(&sink, &status_only, None).await.status().as_u16(), 200);
+    // A retried batch (a duplicate) counts nothing again.
+    assert_eq!(post(&sink, &status_only, None).await.status().as_u16(), 200);
+    let stats = sink.stats();
+    assert_eq!(
+        (stats.requests, stats.payloads, stats.duplicates),
+        (2, 5, 1)
+    );
 }
 
 #[test]

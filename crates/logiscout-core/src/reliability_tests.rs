@@ -455,3 +455,62 @@ fn drops_for_a_full_buffer_keep_being_reported_while_they_go_on() {
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(lines.text().lines().count(), all.len());
 }
+
+#[test]
+fn when_the_endpoint_recovers_batches_in_backoff_retry_at_once() {
+    // Eight batches fail while the endpoint is down and sleep in backoff (up to 8 s each, at random).
+    // The first to retry after the endpoint is back succeeds; the others must follow at once instead of
+    // sleeping out their own delays.
+    let server = IngestServer::start();
+    server.stop();
+    let shipper = start(&server, |s| {
+        s.max_batch_logs = 5;
+        s.max_in_flight = 8;
+        s.retry.base = Duration::from_millis(500);
+        s.retry.max_delay = Duration::from_secs(8);
+    });
+    for n in 0..40 {
+        log(&shipper, None, n);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(shipper.stats().batches_retried >= 8);
+    server.restart();
+    assert!(server.wait_until(Duration::from_secs(20), |r| {
+        r.iter().filter(|x| x.accepted()).count() >= 8
+    }));
+    let accepted: Vec<Instant> = server
+        .received()
+        .iter()
+        .filter(|r| r.accepted())
+        .map(|r| r.at)
+        .collect();
+    let spread = *accepted.last().unwrap() - accepted[0];
+    assert!(
+        spread < Duration::from_millis(500),
+        "the batches in backoff went out {spread:?} after the first success"
+    );
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    assert_eq!(shipper.stats().logs_sent, 40);
+}
+
+#[test]
+fn shutdown_gives_each_batch_in_backoff_a_last_attempt_at_once() {
+    let server = IngestServer::start();
+    server.reply_next(Reply::status(503));
+    let shipper = start(&server, |s| {
+        s.max_batch_logs = 5;
+        s.retry.base = Duration::from_secs(20);
+        s.retry.max_delay = Duration::from_secs(20);
+    });
+    for n in 0..5 {
+        log(&shipper, None, n);
+    }
+    // The batch failed once and sleeps for up to 20 s; the endpoint is healthy again.
+    assert!(server.wait_until(Duration::from_secs(5), |r| !r.is_empty()));
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let report = shipper.shutdown(Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(report.complete, "{report:?}");
+    assert_eq!(report.stats.logs_sent, 5);
+}

@@ -177,6 +177,12 @@ struct Shared {
     rx: Receiver<Event>,
     control: Sender<Control>,
     wake: tokio::sync::Notify,
+    /// Wakes batches sleeping in backoff: notified when a delivery succeeds (the endpoint is back) and
+    /// when a flush or shutdown starts (each waiting batch gets a prompt attempt).
+    retry_now: tokio::sync::Notify,
+    /// Deliveries that succeeded; a batch whose attempt failed compares it before sleeping, so a success
+    /// that came meanwhile is not missed.
+    successes: AtomicU64,
     /// Set by the worker while it waits for work. The hot path looks at the queue's length (a cache line
     /// the worker writes on every receive) and wakes it only then; while the worker is busy, a log call
     /// reads just this flag, which stays unchanged in its cache.
@@ -382,6 +388,8 @@ impl Shipper {
             rx,
             control,
             wake: tokio::sync::Notify::new(),
+            retry_now: tokio::sync::Notify::new(),
+            successes: AtomicU64::new(0),
             waiting: AtomicBool::new(false),
             counters: Counters::default(),
             buffered_bytes: AtomicUsize::new(0),
@@ -841,7 +849,11 @@ async fn worker_loop(
     loop {
         while let Ok(c) = control.try_recv() {
             match c {
-                Control::Shutdown { deadline, reply } => shutdown = Some((deadline, reply)),
+                Control::Shutdown { deadline, reply } => {
+                    shutdown = Some((deadline, reply));
+                    // Every batch waiting in backoff gets a last attempt now, inside the deadline.
+                    shared.retry_now.notify_waiters();
+                }
             }
         }
         let now = Instant::now();
@@ -875,6 +887,7 @@ async fn worker_loop(
                     }
                 }
                 Event::Flush { reply } => {
+                    shared.retry_now.notify_waiters();
                     batcher.add_fence(received);
                     flushes.push(PendingFlush {
                         fence: received,
@@ -1031,8 +1044,14 @@ impl Delivery {
             let started = Instant::now();
             let mut attempt = 0u32;
             let outcome = loop {
+                let successes = self.shared.successes.load(Ordering::Acquire);
                 match self.transport.send(&batch).await {
-                    Ok(()) => break Ok(()),
+                    Ok(()) => {
+                        self.shared.successes.fetch_add(1, Ordering::AcqRel);
+                        // The endpoint answers: batches sleeping in backoff try again now.
+                        self.shared.retry_now.notify_waiters();
+                        break Ok(());
+                    }
                     Err(SendError::TooLarge) => break Err(SendError::TooLarge),
                     Err(SendError::Rejected { status, reason }) => {
                         break Err(SendError::Rejected { status, reason })
@@ -1056,7 +1075,7 @@ impl Delivery {
                             "retry",
                             &format!("logiscout: ingest failed ({reason}); retrying with backoff"),
                         );
-                        tokio::time::sleep(delay).await;
+                        self.back_off(delay, retry_after.is_some(), successes).await;
                         attempt = attempt.saturating_add(1);
                     }
                 }
@@ -1108,6 +1127,34 @@ impl Delivery {
                     );
                 }
             }
+        }
+    }
+
+    /// Sleeps `delay` before a retry, or less: until another delivery succeeds (the endpoint is back;
+    /// not when the server itself asked for the wait with `Retry-After`), or a flush or shutdown starts.
+    /// `successes` is the success count when the failed attempt started.
+    async fn back_off(&self, delay: Duration, server_asked: bool, successes: u64) {
+        let retry_now = self.shared.retry_now.notified();
+        tokio::pin!(retry_now);
+        retry_now.as_mut().enable();
+        if !server_asked && self.shared.successes.load(Ordering::Acquire) != successes {
+            // A delivery succeeded while this attempt was failing.
+            return;
+        }
+        let recovered = async {
+            loop {
+                retry_now.as_mut().await;
+                if !server_asked || self.shared.closed.load(Ordering::Relaxed) {
+                    return;
+                }
+                // A success (or a flush) does not cut a wait the server asked for; shutdown does.
+                retry_now.set(self.shared.retry_now.notified());
+                retry_now.as_mut().enable();
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = recovered => {}
         }
     }
 

@@ -79,3 +79,30 @@ fn from_env_reads_the_logiscout_variables() {
         std::env::remove_var(v);
     }
 }
+
+#[test]
+fn an_endpoint_with_credentials_is_refused_at_init_and_never_shown() {
+    let password = "pw_do_not_print_me";
+    let url = format!("https://alice_do_not_print:{password}@ingest.example.com/ingest");
+    let config = Config::new("svc")
+        .env(Env::Prod)
+        .api_token("lgs_token")
+        .endpoint(&url);
+    let shown = format!("{config:?} {config:#?}");
+    assert!(
+        !shown.contains(password) && !shown.contains("alice"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("https://[redacted]@ingest.example.com/ingest"),
+        "{shown}"
+    );
+    let err = logiscout::init(config).unwrap_err();
+    assert!(matches!(err, Error::EndpointCredentials), "{err:?}");
+    let said = format!("{err} {err:?}");
+    assert!(
+        !said.contains(password) && !said.contains("alice"),
+        "{said}"
+    );
+    assert!(said.contains("must not carry credentials"), "{said}");
+}

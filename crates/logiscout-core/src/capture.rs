@@ -13,9 +13,20 @@
 //!
 //! Strings are cut at `max_string_bytes` here, so a capture never holds more than the cap per string.
 //!
+//! Records are cut at `max_record_bytes` here too, before the copy grows past it. The rule is the direct
+//! encoder's ([`encode_entry`](crate::record::encode_entry)): the JSON up to the end of the key-values
+//! stays within the cap; the first key-value that would pass it, and every later one, is left out and
+//! counted in `"logiscout.truncated_keys"`. The capture cannot know JSON sizes (escapes, number text)
+//! without doing the worker's work, so it counts a lower bound of them (every kept byte of a string is at
+//! least one byte of JSON, a number at least one digit, and so on) and stops copying once that bound
+//! passes the cap: the JSON would have passed it by then too. `render` then applies the exact rule to
+//! what was copied, writing the same bytes `encode_entry` writes. A capture holds at most the cap plus
+//! about 25 bytes of framing per key-value kept.
+//!
 //! Layout of `Capture::buf` (lengths little-endian):
-//! `[message string if not static] [target string if not static] (TAG_KV key value)* TAG_END [exception string if HAS_EXCEPTION]`
-//! where a string is `u32 kept length, kept bytes, u64 truncated length`.
+//! `[message string if not static] [target string if not static] (TAG_KV key value)* (TAG_END | TAG_CUT u64 left out) [exception string if HAS_EXCEPTION]`
+//! where a string is `u32 kept length, kept bytes, u64 truncated length`, and `left out` counts the
+//! key-values not copied.
 
 use std::fmt;
 use std::io::Write as _;
@@ -26,8 +37,8 @@ use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::record::{
-    is_reserved_key, non_finite_name, write_json_str, write_json_str_cut, CappedFormatter,
-    ErrorChain, WireLevel, SEND_KEY,
+    borrowed_error, is_reserved_key, non_finite_name, write_json_str, write_json_str_cut,
+    write_truncated_keys, CappedFormatter, ErrorChain, Limited, WireLevel, SEND_KEY,
 };
 
 /// A record as the hot path hands it to the worker.
@@ -38,6 +49,9 @@ pub(crate) struct Capture {
     pub message: Option<&'static str>,
     /// The target when it is the module path (the macros' default): nothing to copy.
     pub target: Option<&'static str>,
+    /// `max_record_bytes` when captured (`render` cuts by the same cap; it fits beside `level`, so a
+    /// capture is no larger for it).
+    pub record_cap: u32,
     /// Everything else, in the layout described in the module docs.
     pub buf: Vec<u8>,
 }
@@ -53,6 +67,8 @@ pub(crate) enum CaptureError {
 
 const TAG_KV: u8 = 1;
 const TAG_END: u8 = 2;
+/// The key-values end early: `max_record_bytes` was reached. A u64 follows, the key-values not copied.
+const TAG_CUT: u8 = 3;
 const HAS_EXCEPTION: u8 = 1;
 const NO_EXCEPTION: u8 = 0;
 
@@ -67,30 +83,51 @@ const V_F64: u8 = 7;
 const V_STR: u8 = 8;
 const V_JSON: u8 = 9;
 
-/// Captures `record` into `buf` (cleared first). Strings are cut at `cap` bytes.
+/// The least JSON a record takes before its first key-value: `{"level":"info","message":"",`
+/// `"loggerName":"","metadata":{`, less the comma the first key-value does not have (each key-value is
+/// counted with one).
+const HEAD_MIN_JSON: usize = 56;
+/// The least JSON a key-value takes besides its key's and value's kept bytes: quotes, colon, comma.
+const KV_MIN_JSON: usize = 4;
+
+/// Captures `record` into `buf` (cleared first). Strings are cut at `cap` bytes, the record at
+/// `record_cap` (see the module docs).
 pub(crate) fn capture(
     mut buf: Vec<u8>,
     record: &Record<'_>,
     level: WireLevel,
     cap: usize,
+    record_cap: usize,
 ) -> Result<Capture, (CaptureError, Vec<u8>)> {
     buf.clear();
+    let record_cap = record_cap.min(u32::MAX as usize);
+    // A lower bound of the JSON so far. A string's JSON holds at least its kept bytes; one cut holds
+    // a marker longer than the few bytes a character boundary can take off the cap, so `min(len, cap)`
+    // bounds a string not copied.
+    let mut size = HEAD_MIN_JSON;
     let message = record.args().as_str();
-    if message.is_none() {
-        let mut s = RawStr::begin(&mut buf, cap);
-        // Writing to a Vec cannot fail; a `Display` impl that errors just ends the message early.
-        let _ = fmt::Write::write_fmt(&mut s, *record.args());
-        s.end();
+    match message {
+        Some(m) => size += m.len().min(cap),
+        None => {
+            let mut s = RawStr::begin(&mut buf, cap);
+            // Writing to a Vec cannot fail; a `Display` impl that errors just ends the message early.
+            let _ = fmt::Write::write_fmt(&mut s, *record.args());
+            size += s.end();
+        }
     }
     let target = record
         .module_path_static()
         .filter(|path| *path == record.target());
-    if target.is_none() {
-        put_str(&mut buf, record.target(), cap);
+    match target {
+        Some(t) => size += t.len().min(cap),
+        None => size += put_str(&mut buf, record.target(), cap),
     }
     let mut visitor = KvCapture {
         buf,
         cap,
+        record_cap,
+        size,
+        left_out: 0,
         error: None,
         outcome: None,
     };
@@ -99,12 +136,18 @@ pub(crate) fn capture(
         mut buf,
         error,
         outcome,
+        left_out,
         ..
     } = visitor;
     if let Some(e) = outcome {
         return Err((e, buf));
     }
-    buf.push(TAG_END);
+    if left_out > 0 {
+        buf.push(TAG_CUT);
+        buf.extend_from_slice(&left_out.to_le_bytes());
+    } else {
+        buf.push(TAG_END);
+    }
     match error {
         None => buf.push(NO_EXCEPTION),
         Some(err) => {
@@ -118,12 +161,14 @@ pub(crate) fn capture(
         level,
         message,
         target,
+        record_cap: record_cap as u32,
         buf,
     })
 }
 
 /// Writes the JSON object [`encode_entry`](crate::record::encode_entry) writes for the same record
-/// (without timestamp and console extras) into `out`. `cap` is the cap the capture was made with.
+/// (without timestamp and console extras) into `out`. `cap` is the cap the capture was made with; the
+/// record cap is the capture's own.
 ///
 /// Fails only on a malformed capture, which `capture` never produces.
 pub(crate) fn render(capture: &Capture, out: &mut Vec<u8>, cap: usize) -> Result<(), Malformed> {
@@ -131,6 +176,8 @@ pub(crate) fn render(capture: &Capture, out: &mut Vec<u8>, cap: usize) -> Result
         buf: &capture.buf,
         pos: 0,
     };
+    let base = out.len();
+    let record_cap = capture.record_cap as usize;
     out.extend_from_slice(b"{\"level\":\"");
     out.extend_from_slice(capture.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
@@ -145,20 +192,44 @@ pub(crate) fn render(capture: &Capture, out: &mut Vec<u8>, cap: usize) -> Result
     }
     out.extend_from_slice(b",\"metadata\":{");
     let mut first = true;
+    // Key-values left out: copied ones past the exact cut, then those the capture did not copy.
+    let mut left_out = 0u64;
     loop {
         match r.byte()? {
             TAG_END => break,
+            TAG_CUT => {
+                let not_copied = u64::from_le_bytes(r.array()?);
+                if not_copied == 0 {
+                    return Err(Malformed);
+                }
+                left_out += not_copied;
+                break;
+            }
+            TAG_KV if left_out > 0 => {
+                r.skip_str()?;
+                r.skip_value()?;
+                left_out += 1;
+            }
             TAG_KV => {
+                let mark = out.len();
                 if !first {
                     out.push(b',');
                 }
-                first = false;
                 r.json_str(out)?;
                 out.push(b':');
                 r.value(out, cap)?;
+                if out.len() - base > record_cap {
+                    out.truncate(mark);
+                    left_out = 1;
+                } else {
+                    first = false;
+                }
             }
             _ => return Err(Malformed),
         }
+    }
+    if left_out > 0 {
+        write_truncated_keys(out, first, left_out);
     }
     out.extend_from_slice(b"},\"exception\":");
     match r.byte()? {
@@ -181,8 +252,8 @@ pub(crate) fn render(capture: &Capture, out: &mut Vec<u8>, cap: usize) -> Result
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Malformed;
 
-/// Copies `s` as a capture string, cut at `cap` bytes on a character boundary.
-fn put_str(buf: &mut Vec<u8>, s: &str, cap: usize) {
+/// Copies `s` as a capture string, cut at `cap` bytes on a character boundary; returns the bytes kept.
+fn put_str(buf: &mut Vec<u8>, s: &str, cap: usize) -> usize {
     let cap = cap.min(u32::MAX as usize);
     let (kept, truncated) = if s.len() <= cap {
         (s, 0)
@@ -197,6 +268,7 @@ fn put_str(buf: &mut Vec<u8>, s: &str, cap: usize) {
     buf.extend_from_slice(&(kept.len() as u32).to_le_bytes());
     buf.extend_from_slice(kept.as_bytes());
     buf.extend_from_slice(&truncated.to_le_bytes());
+    kept.len()
 }
 
 /// A capture string being written: copies, and cuts at `cap` source bytes exactly as the JSON writer
@@ -245,10 +317,12 @@ impl<'a> RawStr<'a> {
         self.written = self.cap;
     }
 
-    fn end(self) {
-        let kept = (self.buf.len() - self.len_at - 4) as u32;
-        self.buf[self.len_at..self.len_at + 4].copy_from_slice(&kept.to_le_bytes());
+    /// Finishes the string; returns the bytes kept.
+    fn end(self) -> usize {
+        let kept = self.buf.len() - self.len_at - 4;
+        self.buf[self.len_at..self.len_at + 4].copy_from_slice(&(kept as u32).to_le_bytes());
         self.buf.extend_from_slice(&self.truncated.to_le_bytes());
+        kept
     }
 }
 
@@ -259,10 +333,16 @@ impl fmt::Write for RawStr<'_> {
     }
 }
 
-/// Copies the key-values, skipping reserved keys and noticing `send = false`.
+/// Copies the key-values up to the record cap, skipping reserved keys and noticing `send = false` (also
+/// among the key-values past the cap).
 struct KvCapture<'kvs> {
     buf: Vec<u8>,
     cap: usize,
+    record_cap: usize,
+    /// The lower bound of the record's JSON so far (see the module docs).
+    size: usize,
+    /// Key-values not copied; once one is left out, all later ones are.
+    left_out: u64,
     error: Option<&'kvs (dyn std::error::Error + 'static)>,
     outcome: Option<CaptureError>,
 }
@@ -277,25 +357,50 @@ impl<'kvs> VisitSource<'kvs> for KvCapture<'kvs> {
             }
             return Ok(());
         }
+        if self.left_out > 0 {
+            self.left_out += 1;
+            if self.error.is_none() {
+                self.error = borrowed_error(&value);
+            }
+            return Ok(());
+        }
+        let mark = self.buf.len();
         self.buf.push(TAG_KV);
-        put_str(&mut self.buf, key, self.cap);
+        let before_value = self.size + KV_MIN_JSON + put_str(&mut self.buf, key, self.cap);
         let mut writer = ValueCapture {
             buf: &mut self.buf,
             cap: self.cap,
+            room: self.record_cap.saturating_sub(before_value),
+            over: false,
+            json: 0,
             error: None,
             failed: None,
         };
         let _ = value.visit(&mut writer);
-        let ValueCapture { error, failed, .. } = writer;
+        let ValueCapture {
+            error,
+            failed,
+            over,
+            json,
+            ..
+        } = writer;
+        if self.error.is_none() {
+            self.error = error;
+        }
+        // The same order as `encode_entry`: past the cap while writing, a real failure, past the cap
+        // after.
+        if over || (failed.is_none() && before_value + json > self.record_cap) {
+            self.buf.truncate(mark);
+            self.left_out = 1;
+            return Ok(());
+        }
         if let Some(e) = failed {
             // The key-values after this one are not visited: the caller checks the record for a later
             // `send = false` before counting it as an encoding failure.
             self.outcome = Some(CaptureError::Encode(e));
             return Err(kv::Error::msg("metadata encoding failed"));
         }
-        if self.error.is_none() {
-            self.error = error;
-        }
+        self.size = before_value + json;
         Ok(())
     }
 }
@@ -311,32 +416,51 @@ fn sends_false(value: &Value<'_>) -> bool {
 struct ValueCapture<'b, 'v> {
     buf: &'b mut Vec<u8>,
     cap: usize,
+    /// What is left of the record's budget: a `:serde`/`:?`/`:%` value stops growing past it.
+    room: usize,
+    over: bool,
+    /// The least JSON this value takes (its exact JSON for `:serde`/`:?`/`:%`).
+    json: usize,
     error: Option<&'v (dyn std::error::Error + 'static)>,
     failed: Option<serde_json::Error>,
 }
 
 impl ValueCapture<'_, '_> {
-    /// A number: its tag and its little-endian bytes (formatted by the worker).
+    /// A number: its tag and its little-endian bytes (formatted by the worker; at least one digit).
     fn number(&mut self, tag: u8, bytes: &[u8]) -> Result<(), kv::Error> {
         self.buf.push(tag);
         self.buf.extend_from_slice(bytes);
+        self.json = 1;
         Ok(())
     }
 }
 
 impl<'v> VisitValue<'v> for ValueCapture<'_, 'v> {
     fn visit_any(&mut self, value: Value<'_>) -> Result<(), kv::Error> {
-        // `:serde`, `:?` and `:%` borrow from the caller: rendered now, with the same string cap.
+        // `:serde`, `:?` and `:%` borrow from the caller: rendered now, with the same string cap, and no
+        // further than the record's budget.
         self.buf.push(V_JSON);
         let len_at = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
+        let limited = Limited {
+            out: &mut *self.buf,
+            room: self.room,
+            over: false,
+        };
         let mut ser =
-            serde_json::Serializer::with_formatter(&mut *self.buf, CappedFormatter::new(self.cap));
-        if let Err(e) = value.serialize(&mut ser) {
+            serde_json::Serializer::with_formatter(limited, CappedFormatter::new(self.cap));
+        let result = value.serialize(&mut ser);
+        if ser.into_inner().over {
+            self.over = true;
+            return Ok(());
+        }
+        if let Err(e) = result {
             self.failed = Some(e);
             return Ok(());
         }
-        match u32::try_from(self.buf.len() - len_at - 4) {
+        let len = self.buf.len() - len_at - 4;
+        self.json = len;
+        match u32::try_from(len) {
             Ok(len) => self.buf[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes()),
             Err(_) => {
                 self.failed = Some(serde::ser::Error::custom(
@@ -348,6 +472,7 @@ impl<'v> VisitValue<'v> for ValueCapture<'_, 'v> {
     }
     fn visit_null(&mut self) -> Result<(), kv::Error> {
         self.buf.push(V_NULL);
+        self.json = 4;
         Ok(())
     }
     fn visit_u64(&mut self, v: u64) -> Result<(), kv::Error> {
@@ -367,11 +492,12 @@ impl<'v> VisitValue<'v> for ValueCapture<'_, 'v> {
     }
     fn visit_bool(&mut self, v: bool) -> Result<(), kv::Error> {
         self.buf.push(if v { V_TRUE } else { V_FALSE });
+        self.json = 4;
         Ok(())
     }
     fn visit_str(&mut self, v: &str) -> Result<(), kv::Error> {
         self.buf.push(V_STR);
-        put_str(self.buf, v, self.cap);
+        self.json = 2 + put_str(self.buf, v, self.cap);
         Ok(())
     }
     fn visit_char(&mut self, v: char) -> Result<(), kv::Error> {
@@ -381,7 +507,7 @@ impl<'v> VisitValue<'v> for ValueCapture<'_, 'v> {
         self.buf.push(V_STR);
         let mut s = RawStr::begin(self.buf, self.cap);
         let _ = fmt::Write::write_fmt(&mut s, format_args!("{err}"));
-        s.end();
+        self.json = 2 + s.end();
         Ok(())
     }
     fn visit_borrowed_error(
@@ -417,6 +543,34 @@ impl<'a> Reader<'a> {
 
     fn u32(&mut self) -> Result<usize, Malformed> {
         Ok(u32::from_le_bytes(self.array()?) as usize)
+    }
+
+    /// Steps over a capture string.
+    fn skip_str(&mut self) -> Result<(), Malformed> {
+        let len = self.u32()?;
+        self.take(len)?;
+        self.take(8)?;
+        Ok(())
+    }
+
+    /// Steps over a value.
+    fn skip_value(&mut self) -> Result<(), Malformed> {
+        match self.byte()? {
+            V_NULL | V_FALSE | V_TRUE => {}
+            V_U64 | V_I64 | V_F64 => {
+                self.take(8)?;
+            }
+            V_U128 | V_I128 => {
+                self.take(16)?;
+            }
+            V_STR => self.skip_str()?,
+            V_JSON => {
+                let len = self.u32()?;
+                self.take(len)?;
+            }
+            _ => return Err(Malformed),
+        }
+        Ok(())
     }
 
     /// A capture string, written out as a JSON string with the truncation marker if it was cut.
@@ -475,29 +629,43 @@ mod tests {
     use log::Level;
 
     /// What the worker ships for `record`: capture on the caller's side, render on the worker's.
-    fn shipped(record: &Record<'_>, cap: usize) -> Result<Vec<u8>, String> {
+    fn shipped(record: &Record<'_>, cap: usize, record_cap: usize) -> Result<Vec<u8>, String> {
         let level = WireLevel::from_log(record.level(), false);
-        let capture = capture(Vec::new(), record, level, cap).map_err(|(e, _)| format!("{e:?}"))?;
+        let capture = capture(Vec::new(), record, level, cap, record_cap)
+            .map_err(|(e, _)| format!("{e:?}"))?;
         let mut out = Vec::new();
         render(&capture, &mut out, cap).map_err(|e| format!("{e:?}"))?;
         Ok(out)
     }
 
     /// What the direct encoder (console JSON, and the shipping path before captures) writes.
-    fn direct(record: &Record<'_>, cap: usize) -> Vec<u8> {
+    fn direct(record: &Record<'_>, cap: usize, record_cap: usize) -> Vec<u8> {
         let level = WireLevel::from_log(record.level(), false);
         let mut out = Vec::new();
-        encode_entry(&mut out, record, level, None, cap, None).expect("encodes");
+        encode_entry(&mut out, record, level, None, cap, record_cap, None).expect("encodes");
         out
     }
 
-    fn same(record: &Record<'_>, cap: usize) {
-        let shipped = shipped(record, cap).expect("captured");
-        let direct = direct(record, cap);
+    fn same(record: &Record<'_>, cap: usize, record_cap: usize) {
+        let shipped = shipped(record, cap, record_cap).expect("captured");
+        let direct = direct(record, cap, record_cap);
         assert_eq!(
             String::from_utf8_lossy(&shipped),
-            String::from_utf8_lossy(&direct)
+            String::from_utf8_lossy(&direct),
+            "cap {cap}, record cap {record_cap}"
         );
+    }
+
+    /// The record's size as the cut rule counts it: its JSON up to the end of the key-values kept.
+    fn counted_size(json: &[u8]) -> usize {
+        let text = std::str::from_utf8(json).unwrap();
+        match text.find(",\"logiscout.truncated_keys\":") {
+            Some(at) => at,
+            None => match text.find("{\"logiscout.truncated_keys\":") {
+                Some(at) => at + 1,
+                None => text.rfind("},\"exception\":").unwrap(),
+            },
+        }
     }
 
     #[derive(serde::Serialize)]
@@ -536,28 +704,147 @@ mod tests {
             ("send", true.into()),
         ];
         for cap in [usize::MAX >> 1, 32 * 1024, 5, 1, 0] {
-            same(
-                &Record::builder()
-                    .args(format_args!("static message"))
-                    .target("app::orders")
-                    .module_path_static(Some("app::orders"))
-                    .level(Level::Warn)
-                    .key_values(&kvs)
-                    .build(),
-                cap,
-            );
-            let n = 3;
-            same(
-                &Record::builder()
-                    .args(format_args!("formatted {n} \"times\""))
-                    .target("custom target")
-                    .module_path_static(Some("app::orders"))
-                    .level(Level::Error)
-                    .key_values(&kvs)
-                    .build(),
-                cap,
-            );
+            // Every record cap from none at all to one that keeps everything: each cut point, for each
+            // value kind, in both encoders.
+            for record_cap in (0..700).chain([usize::MAX]) {
+                same(
+                    &Record::builder()
+                        .args(format_args!("static message"))
+                        .target("app::orders")
+                        .module_path_static(Some("app::orders"))
+                        .level(Level::Warn)
+                        .key_values(&kvs)
+                        .build(),
+                    cap,
+                    record_cap,
+                );
+                let n = 3;
+                same(
+                    &Record::builder()
+                        .args(format_args!("formatted {n} \"times\""))
+                        .target("custom target")
+                        .module_path_static(Some("app::orders"))
+                        .level(Level::Error)
+                        .key_values(&kvs)
+                        .build(),
+                    cap,
+                    record_cap,
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_record_past_its_cap_keeps_its_first_key_values_and_counts_the_rest() {
+        let value = "v".repeat(100);
+        let err = Outer(Inner);
+        let mut kvs: Vec<(String, Value<'_>)> = (0..10)
+            .map(|i| (format!("k{i}"), Value::from(value.as_str())))
+            .collect();
+        // Small, and after the cut: left out too (the rule stops at the first key-value that does not
+        // fit). The error's traceback stays although its key-value is cut.
+        kvs.push(("small".into(), 1.into()));
+        kvs.push(("error".into(), Value::from_dyn_error(&err)));
+        let kvs: Vec<(&str, Value<'_>)> =
+            kvs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let record = Record::builder()
+            .args(format_args!("m"))
+            .target("t")
+            .level(Level::Info)
+            .key_values(&kvs)
+            .build();
+        let record_cap = 400;
+        let out = shipped(&record, 1024, record_cap).unwrap();
+        assert_eq!(out, direct(&record, 1024, record_cap));
+        assert!(counted_size(&out) <= record_cap);
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let metadata = json["metadata"].as_object().unwrap();
+        // 59 bytes of head, then 107 or 108 per key-value: three fit in 400.
+        let kept: Vec<&str> = metadata.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["k0", "k1", "k2", "logiscout.truncated_keys"]);
+        assert_eq!(metadata["logiscout.truncated_keys"], 9);
+        assert_eq!(
+            json["exception"]["traceback"],
+            "payment failed\ncaused by: connection reset"
+        );
+
+        // A cap the message alone passes: the message stays whole (it is cut only at max_string_bytes),
+        // every key-value goes.
+        let long = "m".repeat(900);
+        let check = |record: &Record<'_>| {
+            let out = shipped(record, 1024, record_cap).unwrap();
+            assert_eq!(out, direct(record, 1024, record_cap));
+            out
+        };
+        let out = check(
+            &Record::builder()
+                .args(format_args!("{long}"))
+                .target("t")
+                .level(Level::Info)
+                .key_values(&kvs)
+                .build(),
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["message"], long.as_str());
+        assert_eq!(
+            json["metadata"],
+            serde_json::json!({"logiscout.truncated_keys": 12})
+        );
+    }
+
+    #[test]
+    fn a_capture_never_grows_much_past_the_record_cap() {
+        // The issue's record: 4,000 key-values borrowing one 1 MB string.
+        let big = "x".repeat(1_000_000);
+        let keys: Vec<String> = (0..4000).map(|i| format!("key_{i}")).collect();
+        let kvs: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), big.as_str())).collect();
+        let record = Record::builder()
+            .args(format_args!("m"))
+            .level(Level::Info)
+            .key_values(&kvs)
+            .build();
+        let record_cap = 1 << 20;
+        let c = capture(Vec::new(), &record, WireLevel::Info, 32 * 1024, record_cap).unwrap();
+        // Kept: 31 of 32 KiB each; framing 26 bytes per key-value, against 6 counted.
+        assert!(c.buf.len() <= record_cap + 31 * 20 + 64, "{}", c.buf.len());
+        assert!(c.buf.len() > record_cap - 33 * 1024);
+        let mut out = Vec::new();
+        render(&c, &mut out, 32 * 1024).unwrap();
+        assert!(counted_size(&out) <= record_cap);
+        assert_eq!(out, direct(&record, 32 * 1024, record_cap));
+
+        // A `:serde` value of any size stops at the cap too (strings in it are cut at max_string_bytes,
+        // but not their number).
+        let many = vec![u64::MAX; 1_000_000];
+        let kvs = [("many", Value::from_serde(&many))];
+        let record = Record::builder()
+            .args(format_args!("m"))
+            .level(Level::Info)
+            .key_values(&kvs)
+            .build();
+        let c = capture(Vec::new(), &record, WireLevel::Info, 32 * 1024, 4096).unwrap();
+        assert!(c.buf.len() <= 64, "{}", c.buf.len());
+        assert!(c.buf.capacity() <= 2 * 4096, "{}", c.buf.capacity());
+        same(&record, 32 * 1024, 4096);
+        let mut direct_out = Vec::new();
+        encode_entry(
+            &mut direct_out,
+            &record,
+            WireLevel::Info,
+            None,
+            32 * 1024,
+            4096,
+            None,
+        )
+        .unwrap();
+        assert!(
+            direct_out.capacity() <= 2 * 4096,
+            "{}",
+            direct_out.capacity()
+        );
+
+        // The cap costs a capture no room: it fits beside the level.
+        assert!(std::mem::size_of::<Capture>() <= 64);
     }
 
     #[test]
@@ -570,7 +857,7 @@ mod tests {
             .level(Level::Info)
             .key_values(&kvs)
             .build();
-        let c = capture(Vec::new(), &record, WireLevel::Info, 1024).expect("captured");
+        let c = capture(Vec::new(), &record, WireLevel::Info, 1024, 1 << 20).expect("captured");
         assert_eq!(c.message, Some("Order created okay!!"));
         assert_eq!(c.target, Some("app"));
         // TAG_KV, key "user_id" (4 + 7 + 8), V_U64 + 8 bytes, TAG_END, NO_EXCEPTION.
@@ -579,9 +866,12 @@ mod tests {
 
     #[test]
     fn send_false_keeps_the_record_local_wherever_it_is() {
+        let long = "x".repeat(1000);
         for kvs in [
             vec![("send", Value::from(false)), ("a", 1.into())],
             vec![("a", 1.into()), ("send", "false".into())],
+            // Past the record cap: still seen.
+            vec![("a", long.as_str().into()), ("send", false.into())],
         ] {
             let record = Record::builder()
                 .args(format_args!("m"))
@@ -589,7 +879,7 @@ mod tests {
                 .key_values(&kvs)
                 .build();
             assert!(matches!(
-                capture(Vec::new(), &record, WireLevel::Info, 64),
+                capture(Vec::new(), &record, WireLevel::Info, 2048, 200),
                 Err((CaptureError::KeepLocal, _))
             ));
         }
@@ -610,35 +900,68 @@ mod tests {
             .key_values(&kvs)
             .build();
         assert!(matches!(
-            capture(Vec::new(), &record, WireLevel::Info, 64),
+            capture(Vec::new(), &record, WireLevel::Info, 64, 1 << 20),
             Err((CaptureError::Encode(_), _))
         ));
     }
 
     #[test]
     fn a_malformed_capture_is_refused_not_panicked_on() {
-        let record = Record::builder()
+        let kvs: [(&str, Value<'_>); 4] = [
+            ("a", "aaaa".into()),
+            ("b", u64::MAX.into()),
+            ("c", Value::from_debug(&(1, 2))),
+            ("d", "dddd".into()),
+        ];
+        let plain = Record::builder()
             .args(format_args!("m"))
             .level(Level::Info)
             .build();
-        let good = capture(Vec::new(), &record, WireLevel::Info, 64).expect("captured");
-        for cut in 0..good.buf.len() {
-            let broken = Capture {
-                level: good.level,
-                message: good.message,
-                target: good.target,
-                buf: good.buf[..cut].to_vec(),
-            };
+        let with_kvs = Record::builder()
+            .args(format_args!("m"))
+            .level(Level::Info)
+            .key_values(&kvs)
+            .build();
+        // No key-values; all of them; cut by the record cap: at 95, `c` and `d` are left out, `c` copied
+        // (a lower bound of 87 bytes by then) but not rendered (106), `d` not copied (98); at 100 both
+        // are copied, and neither is rendered.
+        for (record, record_cap) in [
+            (&plain, 1 << 20),
+            (&with_kvs, 1 << 20),
+            (&with_kvs, 95),
+            (&with_kvs, 100),
+        ] {
+            let good =
+                capture(Vec::new(), record, WireLevel::Info, 64, record_cap).expect("captured");
+            let mut out = Vec::new();
+            render(&good, &mut out, 64).expect("renders");
+            assert_eq!(out, direct(record, 64, record_cap));
+            for cut in 0..good.buf.len() {
+                let broken = Capture {
+                    buf: good.buf[..cut].to_vec(),
+                    ..good
+                };
+                assert_eq!(render(&broken, &mut Vec::new(), 64), Err(Malformed));
+            }
+            let mut extra = good.buf.clone();
+            extra.push(0);
+            let broken = Capture { buf: extra, ..good };
             assert_eq!(render(&broken, &mut Vec::new(), 64), Err(Malformed));
         }
-        let mut extra = good.buf.clone();
-        extra.push(0);
-        let broken = Capture { buf: extra, ..good };
+        // A cut that leaves nothing out is not one `capture` makes.
+        let broken = Capture {
+            level: WireLevel::Info,
+            message: Some("m"),
+            target: Some("t"),
+            record_cap: 100,
+            buf: [&[TAG_CUT][..], &0u64.to_le_bytes(), &[NO_EXCEPTION]].concat(),
+        };
         assert_eq!(render(&broken, &mut Vec::new(), 64), Err(Malformed));
     }
 
     proptest::proptest! {
-        /// For any strings and caps, the shipped bytes are the direct encoder's bytes.
+        /// For any strings, caps and record caps, the shipped bytes are the direct encoder's bytes, and a
+        /// record cut by its cap is no larger than the cap up to the end of its key-values.
         #[test]
         fn capture_then_render_equals_direct_encoding(
             message in ".{0,120}",
@@ -648,11 +971,17 @@ mod tests {
             number in proptest::num::f64::ANY,
             int in proptest::num::i64::ANY,
             cap in 0usize..160,
+            record_cap in proptest::prop_oneof![proptest::strategy::Just(usize::MAX), 0usize..700],
             formatted in proptest::bool::ANY,
         ) {
-            proptest::prop_assume!(!is_reserved_key(&key) && key != "n" && key != "i");
-            let kvs: [(&str, Value<'_>); 3] =
-                [(&key, value.as_str().into()), ("n", number.into()), ("i", int.into())];
+            proptest::prop_assume!(!["n", "i", "d", "j"].contains(&key.as_str()) && !is_reserved_key(&key));
+            let kvs: [(&str, Value<'_>); 5] = [
+                (&key, value.as_str().into()),
+                ("n", number.into()),
+                ("i", int.into()),
+                ("d", Value::from_debug(&value)),
+                ("j", int.into()),
+            ];
             let args_static = format_args!("static");
             let args_formatted = format_args!("{message}");
             let record = Record::builder()
@@ -661,8 +990,23 @@ mod tests {
                 .level(Level::Info)
                 .key_values(&kvs)
                 .build();
-            let shipped = shipped(&record, cap).map_err(proptest::test_runner::TestCaseError::fail)?;
-            proptest::prop_assert_eq!(shipped, direct(&record, cap));
+            let shipped = shipped(&record, cap, record_cap)
+                .map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(&shipped, &direct(&record, cap, record_cap));
+            let text = String::from_utf8_lossy(&shipped);
+            // (With a string cap of 0 every key reads `…[truncated N bytes]`: the parsed object merges them.)
+            if cap > 0 && text.contains("\"logiscout.truncated_keys\":") {
+                let json: serde_json::Value = serde_json::from_slice(&shipped).unwrap();
+                let kept = json["metadata"].as_object().unwrap().len() - 1;
+                // The key-values kept fit (a message and target past the cap alone keep none).
+                if kept > 0 {
+                    proptest::prop_assert!(counted_size(&shipped) <= record_cap);
+                }
+                proptest::prop_assert_eq!(
+                    json["metadata"]["logiscout.truncated_keys"].as_u64(),
+                    Some(5 - kept as u64)
+                );
+            }
         }
     }
 }

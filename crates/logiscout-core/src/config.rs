@@ -7,7 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::record::DEFAULT_MAX_STRING_BYTES;
+use crate::record::{DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_STRING_BYTES};
+
+/// Room a batch keeps beside one record of `max_record_bytes`: the envelope (512 B), the log's timestamp
+/// (48 B), its payload's correlation ID and request info (256 B and the ID, at most 128 B), the
+/// `logiscout.truncated_keys` marker; the rest is for a long request path.
+const RECORD_ROOM_BYTES: usize = 2048;
 
 /// Where logs go: the console only, or the console and the LogiScout ingest endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -114,6 +119,8 @@ pub struct Config {
     pub(crate) read_rust_log: bool,
     pub(crate) allow_insecure_http: bool,
     pub(crate) max_string_bytes: usize,
+    /// `None`: the default, 1 MiB or `max_batch_bytes` less the room, whichever is smaller.
+    pub(crate) max_record_bytes: Option<usize>,
     pub(crate) max_batch_logs: usize,
     pub(crate) max_batch_wait: Duration,
     pub(crate) max_batch_bytes: usize,
@@ -127,15 +134,41 @@ pub struct Config {
     pub(crate) max_retry_after: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) gzip: bool,
+    /// `Config::proxy` (`Some(Some(url))`) or `Config::no_proxy` (`Some(None)`); `None`: the environment.
+    pub(crate) proxy: Option<Option<String>>,
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// The endpoint as shown: any `user:password@` replaced (`init` refuses them; `Debug` may come
+        /// first). A value that is not an http(s) URL and holds an `@` is hidden whole: where its
+        /// credentials would end cannot be told.
+        fn shown_endpoint(endpoint: &str) -> std::borrow::Cow<'_, str> {
+            use url::Position;
+            match url::Url::parse(endpoint.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                    if url.username().is_empty() && url.password().is_none() {
+                        endpoint.into()
+                    } else {
+                        format!(
+                            "{}[redacted]@{}",
+                            &url[..Position::BeforeUsername],
+                            &url[Position::BeforeHost..]
+                        )
+                        .into()
+                    }
+                }
+                _ if endpoint.contains('@') => {
+                    "[redacted: not an http(s) URL and holds an '@']".into()
+                }
+                _ => endpoint.into(),
+            }
+        }
         f.debug_struct("Config")
             .field("service_name", &self.service_name)
             .field("api_token", &self.api_token)
             .field("env", &self.env)
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.endpoint.as_deref().map(shown_endpoint))
             .field("console", &self.console)
             .field(
                 "console_writer",
@@ -145,6 +178,7 @@ impl fmt::Debug for Config {
             .field("read_rust_log", &self.read_rust_log)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("max_string_bytes", &self.max_string_bytes)
+            .field("max_record_bytes", &self.record_cap())
             .field("max_batch_logs", &self.max_batch_logs)
             .field("max_batch_wait", &self.max_batch_wait)
             .field("max_batch_bytes", &self.max_batch_bytes)
@@ -158,6 +192,13 @@ impl fmt::Debug for Config {
             .field("max_retry_after", &self.max_retry_after)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("gzip", &self.gzip)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|p| p.as_deref().map(redact_userinfo)),
+            )
             .finish()
     }
 }
@@ -189,6 +230,7 @@ impl Config {
             read_rust_log: true,
             allow_insecure_http: false,
             max_string_bytes: DEFAULT_MAX_STRING_BYTES,
+            max_record_bytes: None,
             max_batch_logs: 200,
             max_batch_wait: Duration::from_secs(30),
             max_batch_bytes: 4 << 20,
@@ -202,6 +244,7 @@ impl Config {
             max_retry_after: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(5),
             gzip: false,
+            proxy: None,
         }
     }
 
@@ -272,6 +315,14 @@ impl Config {
 
     /// Writes console output to `writer` instead of standard error (no colour). Each record is one
     /// `write_all` of one whole line.
+    ///
+    /// The writer may log (to report its own trouble, say) and may panic:
+    /// - a record logged from inside its `write` or `flush` never waits for the writer's lock (which this
+    ///   thread holds): its line is written right after the line being written (at most 16 such lines per
+    ///   call), and is shipped as usual in `Env::Prod`. What the writer logs while writing those lines is
+    ///   shipped but not printed, so a writer that logs on every write cannot loop;
+    /// - a panic in it is caught (with the default `panic = "unwind"`): that line is lost, one line on
+    ///   standard error says so (once per process), and the next records are written to it as usual.
     pub fn console_writer(mut self, writer: impl Write + Send + 'static) -> Self {
         self.console_writer = Some(Arc::new(Mutex::new(Box::new(writer))));
         self
@@ -279,6 +330,14 @@ impl Config {
 
     /// Level filter directives in `RUST_LOG` syntax, e.g. `"info,my_crate::db=debug,hyper=warn"`.
     /// Default `info`. `RUST_LOG`, when set, overrides them (see [`Config::read_rust_log`]).
+    ///
+    /// The levels are `off`, `error`, `warn`, `info`, `debug` and `trace`, in any case. A bare word that
+    /// is not a level names a module, as in `env_logger`: `"my_crate"` means everything from `my_crate`
+    /// and nothing else. So that a mistyped level never silently turns every log off, a bare word that
+    /// reads like a level but is not one (`verbose`, `warning`, `fatal`, `critical`, `crit`, `err`,
+    /// `errors`, `warnings`, `all`, `none`, `silent`, `quiet`, `notice`, `information`,
+    /// `informational`, `dbg`, in any case) is refused by [`init`](crate::init) with
+    /// [`Error::InvalidFilter`], as is an unknown level after `=` (`"hyper=loud"`).
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = Some(directives.into());
         self
@@ -302,6 +361,29 @@ impl Config {
     pub fn max_string_bytes(mut self, bytes: usize) -> Self {
         self.max_string_bytes = bytes;
         self
+    }
+
+    /// The most one record may take, in bytes of its JSON up to the end of its key-values (default 1 MiB,
+    /// or `max_batch_bytes` less 2 KiB when that is smaller; at least 1 KiB, and at most `max_batch_bytes`
+    /// less 2 KiB so that a record always fits in a batch).
+    ///
+    /// Enforced while the record is copied on the calling thread, before the copy grows past it: the
+    /// key-value that would take the record past the cap is left out, and so is every later one, and
+    /// `"logiscout.truncated_keys": N` in `metadata` says how many were. The message and target count
+    /// toward the cap but are never cut by it (only by [`max_string_bytes`](Config::max_string_bytes)): a
+    /// record whose message alone passes the cap keeps its message and loses all its key-values. The
+    /// traceback of an `:err` value (also cut at `max_string_bytes`, and kept even when its key-value is
+    /// cut) and the marker come on top. Console lines (JSON and pretty) are cut by the same rule.
+    pub fn max_record_bytes(mut self, bytes: usize) -> Self {
+        self.max_record_bytes = Some(bytes);
+        self
+    }
+
+    /// The record cap in force: [`Config::max_record_bytes`], or its default.
+    pub(crate) fn record_cap(&self) -> usize {
+        self.max_record_bytes.unwrap_or_else(|| {
+            DEFAULT_MAX_RECORD_BYTES.min(self.max_batch_bytes.saturating_sub(RECORD_ROOM_BYTES))
+        })
     }
 
     /// A batch goes out when this many logs are waiting (default 200, at least 1).
@@ -379,8 +461,81 @@ impl Config {
         self
     }
 
+    /// Sends batches through this proxy (`http://host:port`, credentials as `http://user:pass@host:port`,
+    /// never shown), whatever the environment says. A loopback endpoint is never proxied.
+    ///
+    /// Without it, an `https://` endpoint honours `HTTPS_PROXY`, then `ALL_PROXY` (or their lower-case
+    /// forms), unless `NO_PROXY` names its host (`*`, a host, or a domain and its subdomains); a plain
+    /// `http://` endpoint ignores the environment, since its token and logs would cross the proxy in
+    /// clear text.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(Some(url.into()));
+        self
+    }
+
+    /// Never uses a proxy, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Some(None);
+        self
+    }
+
+    /// The proxy setting, validated.
+    pub(crate) fn proxy_setting(&self) -> Result<crate::transport::ProxySetting, Error> {
+        use crate::transport::ProxySetting;
+        match &self.proxy {
+            None => Ok(ProxySetting::Environment),
+            Some(None) => Ok(ProxySetting::Off),
+            Some(Some(url)) => match url::Url::parse(url.trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                    Ok(ProxySetting::Explicit(u))
+                }
+                // The value may hold credentials: never repeated.
+                _ => Err(invalid(
+                    "proxy",
+                    "must be an http:// or https:// URL with a host",
+                )),
+            },
+        }
+    }
+
     /// The level filter this configuration gives, with `RUST_LOG` applied when allowed.
     pub(crate) fn build_filter(&self) -> Result<env_filter::Filter, Error> {
+        /// Words that read like a level and are not one, with the level meant. `env_filter` takes a bare
+        /// word for a module name, so `RUST_LOG=verbose` would mean "only the module `verbose`": nothing.
+        const NOT_LEVELS: &[(&str, &str)] = &[
+            ("verbose", "debug or trace"),
+            ("warning", "warn"),
+            ("warnings", "warn"),
+            ("fatal", "error"),
+            ("critical", "error"),
+            ("crit", "error"),
+            ("err", "error"),
+            ("errors", "error"),
+            ("all", "trace"),
+            ("none", "off"),
+            ("silent", "off"),
+            ("quiet", "off"),
+            ("notice", "info"),
+            ("information", "info"),
+            ("informational", "info"),
+            ("dbg", "debug"),
+        ];
+        /// Why `directives` holds a bare level-like word, if it does (module paths pass).
+        fn level_like_word(directives: &str) -> Option<String> {
+            let mods = directives.split('/').next().unwrap_or("");
+            mods.split(',')
+                .map(str::trim)
+                .filter(|d| !d.contains('='))
+                .find_map(|word| {
+                    let lower = word.to_ascii_lowercase();
+                    NOT_LEVELS.iter().find(|(w, _)| *w == lower).map(|(_, meant)| {
+                        format!(
+                            "{word:?} is not a level (a bare word names a module, so every other one would be \
+                             off); the levels are off, error, warn, info, debug and trace: did you mean {meant}?"
+                        )
+                    })
+                })
+        }
         let mut builder = env_filter::Builder::new();
         let from_env = if self.read_rust_log {
             std::env::var("RUST_LOG")
@@ -394,6 +549,9 @@ impl Config {
             (None, Some(own)) => ("Config::filter", own.as_str()),
             (None, None) => ("default", "info"),
         };
+        if let Some(reason) = level_like_word(directives) {
+            return Err(Error::InvalidFilter { origin, reason });
+        }
         builder
             .try_parse(directives)
             .map_err(|e| Error::InvalidFilter {
@@ -419,6 +577,17 @@ impl Config {
         }
         if self.max_batch_bytes < 4096 {
             return Err(invalid("max_batch_bytes", "must be at least 4096"));
+        }
+        if let Some(bytes) = self.max_record_bytes {
+            if bytes < 1024 {
+                return Err(invalid("max_record_bytes", "must be at least 1024"));
+            }
+            if bytes > self.max_batch_bytes - RECORD_ROOM_BYTES {
+                return Err(invalid(
+                    "max_record_bytes",
+                    "must be at most max_batch_bytes minus 2 KiB, so that a record fits in a batch",
+                ));
+            }
         }
         if self.max_queue_logs < 2 {
             return Err(invalid("max_queue_logs", "must be at least 2"));
@@ -453,6 +622,18 @@ impl Config {
     }
 }
 
+/// `s` with any `user:password@` of a URL replaced, for `Debug`; a value with an `@` that is not such a
+/// URL is hidden whole (it may be credentials without a scheme).
+fn redact_userinfo(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            crate::transport::redacted(&url)
+        }
+        _ if s.contains('@') => "[redacted]".to_owned(),
+        _ => s.to_owned(),
+    }
+}
+
 pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Error {
     Error::InvalidSetting {
         setting,
@@ -465,6 +646,10 @@ pub(crate) fn check_endpoint(endpoint: &str, allow_insecure_http: bool) -> Resul
     let url = url::Url::parse(endpoint.trim()).map_err(|e| Error::InvalidEndpoint {
         reason: e.to_string(),
     })?;
+    // They would be sent as a second `Authorization` header (Basic) and shown wherever the URL is.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::EndpointCredentials);
+    }
     let host = match url.host_str() {
         Some(h) if !h.is_empty() => h.to_owned(),
         _ => {
@@ -483,7 +668,7 @@ pub(crate) fn check_endpoint(endpoint: &str, allow_insecure_http: bool) -> Resul
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.eq_ignore_ascii_case("localhost") {
         return true;
@@ -571,6 +756,31 @@ mod tests {
     }
 
     #[test]
+    fn max_record_bytes_defaults_to_one_mebibyte_and_always_fits_a_batch() {
+        assert_eq!(Config::new("s").record_cap(), 1 << 20);
+        assert!(format!("{:?}", Config::new("s")).contains("max_record_bytes: 1048576"));
+        // A smaller batch lowers the default with it, so setting only the batch stays valid.
+        let small = Config::new("s").max_batch_bytes(64 << 10);
+        assert_eq!(small.record_cap(), (64 << 10) - 2048);
+        assert!(small.validate().is_ok());
+        assert_eq!(Config::new("s").max_batch_bytes(4096).record_cap(), 2048);
+        // Set explicitly: at least 1 KiB, at most the batch less its room.
+        assert_eq!(Config::new("s").max_record_bytes(5000).record_cap(), 5000);
+        assert!(Config::new("s").max_record_bytes(1024).validate().is_ok());
+        assert!(Config::new("s").max_record_bytes(1023).validate().is_err());
+        assert!(Config::new("s")
+            .max_record_bytes((4 << 20) - 2048)
+            .validate()
+            .is_ok());
+        let err = Config::new("s")
+            .max_record_bytes((4 << 20) - 2047)
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("max_record_bytes"), "{err}");
+        assert!(small.max_record_bytes(1 << 20).validate().is_err());
+    }
+
+    #[test]
     fn debug_and_errors_never_show_the_token() {
         let config = prod().endpoint("http://evil.example.com/x");
         let shown = format!("{config:?} {config:#?}");
@@ -617,5 +827,109 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn bare_level_like_words_are_refused_and_module_paths_are_not() {
+        let parse = |d: &str| {
+            Config::new("s")
+                .read_rust_log(false)
+                .filter(d)
+                .build_filter()
+        };
+        for bad in [
+            "verbose",
+            "WARNING",
+            "info,Fatal",
+            "critical",
+            "crit",
+            "err",
+            "all",
+            "none",
+            "silent",
+            "quiet",
+            "notice",
+            "information",
+            "informational",
+            "dbg",
+            "errors",
+            " warnings ,hyper=warn",
+            "verbose/some regex",
+        ] {
+            let err = parse(bad).unwrap_err();
+            let Error::InvalidFilter { origin, reason } = &err else {
+                panic!("{bad}: {err:?}");
+            };
+            assert_eq!(*origin, "Config::filter");
+            assert!(
+                reason.contains("off, error, warn, info, debug and trace"),
+                "{reason}"
+            );
+            assert!(reason.contains("did you mean"), "{reason}");
+        }
+        assert!(parse("warning")
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean warn?"));
+        // Bare module paths keep env_logger's meaning: everything from that module.
+        for good in [
+            "my_crate",
+            "my_crate::db",
+            "info,verbose_mode",
+            "WARN",
+            "Trace",
+            "off",
+            "warning_center=debug",
+            "info,all_things",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
+        assert_eq!(parse("my_crate").unwrap().filter(), log::LevelFilter::Trace);
+    }
+
+    #[test]
+    fn endpoint_credentials_are_refused_and_never_shown() {
+        for url in [
+            "https://alice:hunter2pw@ingest.example.com/ingest",
+            "https://hunter2pw@ingest.example.com/ingest",
+            "https://:hunter2pw@ingest.example.com/ingest",
+            "https:/alice:hunter2pw@ingest.example.com/ingest",
+            "http://alice:hunter2pw@127.0.0.1:4318/ingest",
+        ] {
+            let config = prod().endpoint(url);
+            let shown = format!("{config:?} {config:#?}");
+            assert!(
+                !shown.contains("hunter2pw") && !shown.contains("alice"),
+                "{shown}"
+            );
+            assert!(shown.contains("[redacted]@"), "{shown}");
+            let err = config.validate().unwrap_err();
+            assert!(matches!(err, Error::EndpointCredentials), "{url}: {err:?}");
+            let said = format!("{err} {err:?}");
+            assert!(
+                !said.contains("hunter2pw") && !said.contains("alice"),
+                "{said}"
+            );
+            assert!(said.contains("Config::api_token"), "{said}");
+        }
+        // What the URL shows besides its credentials is kept; an endpoint without them is shown as given.
+        let shown = format!(
+            "{:?}",
+            prod().endpoint("https://u:hunter2pw@h.example:8443/in?x=1")
+        );
+        assert!(
+            shown.contains("\"https://[redacted]@h.example:8443/in?x=1\""),
+            "{shown}"
+        );
+        assert!(format!("{:?}", prod()).contains("\"https://ingest.example.com/ingest\""));
+        // A value that is not an http(s) URL (refused by init anyway) is hidden whole when it holds an '@'.
+        for raw in [
+            "user:hunter2pw@ingest.example.com",
+            "https:// u:hunter2pw@bad host/",
+        ] {
+            let shown = format!("{:?}", prod().endpoint(raw));
+            assert!(!shown.contains("hunter2pw"), "{shown}");
+            assert!(prod().endpoint(raw).validate().is_err());
+        }
     }
 }

@@ -2,10 +2,18 @@
 //!
 //! Each record is rendered into a thread-local buffer first and written with one `write_all`, so lines from
 //! different threads never interleave.
+//!
+//! A custom writer (`Config::console_writer`) is user code run under our lock, so two things are guarded:
+//! a writer that logs (re-entrant records are kept aside and written after the line being written, never
+//! under the lock they would wait for) and a writer that panics (caught; reported once on stderr; the next
+//! record is printed as usual).
 
-use std::cell::RefCell;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::kv::{self, Key, Value, VisitSource, VisitValue};
 use log::Record;
@@ -14,7 +22,7 @@ use crate::config::{Console, SharedWriter};
 use crate::context::CorrelationId;
 use crate::record::{
     encode_entry, find_error, is_reserved_key, non_finite_name, ErrorChain, LineExtras, Timestamp,
-    WireLevel,
+    WireLevel, TRUNCATED_KEYS_KEY,
 };
 
 pub(crate) struct ConsoleSink {
@@ -22,20 +30,52 @@ pub(crate) struct ConsoleSink {
     color: bool,
     writer: Option<SharedWriter>,
     max_string_bytes: usize,
+    max_record_bytes: usize,
+    /// Whether a panic of the custom writer has been reported on stderr (once per logger).
+    panic_reported: AtomicBool,
 }
 
 thread_local! {
     static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Set while this thread runs the custom writer (`write_all` or `flush`) under its lock: a record it
+    /// logs must not take that lock again (the same thread would wait for itself).
+    static IN_WRITER: Cell<bool> = const { Cell::new(false) };
+    /// Lines of records logged from inside the custom writer, written once it has returned.
+    static DEFERRED: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Buffers above this size are not kept between records.
 const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+
+/// At most this many lines logged from inside one call of the custom writer are printed after it; the
+/// rest are left off the console (they are still shipped).
+const MAX_DEFERRED_LINES: usize = 16;
+
+/// Clears [`IN_WRITER`] when the outermost writer call ends, even by unwinding.
+struct InWriter;
+
+impl InWriter {
+    /// `None` when this thread is already inside the writer.
+    fn enter() -> Option<InWriter> {
+        match IN_WRITER.try_with(|f| f.replace(true)) {
+            Ok(false) => Some(InWriter),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for InWriter {
+    fn drop(&mut self) {
+        let _ = IN_WRITER.try_with(|f| f.set(false));
+    }
+}
 
 impl ConsoleSink {
     pub(crate) fn new(
         format: Console,
         writer: Option<SharedWriter>,
         max_string_bytes: usize,
+        max_record_bytes: usize,
     ) -> Self {
         let color = writer.is_none()
             && format == Console::Pretty
@@ -46,6 +86,8 @@ impl ConsoleSink {
             color,
             writer,
             max_string_bytes,
+            max_record_bytes,
+            panic_reported: AtomicBool::new(false),
         }
     }
 
@@ -105,6 +147,7 @@ impl ConsoleSink {
                     level,
                     Some(ts),
                     self.max_string_bytes,
+                    self.max_record_bytes,
                     Some(&extras),
                 )
                 .is_err()
@@ -114,9 +157,14 @@ impl ConsoleSink {
                 }
             }
             Console::Pretty => {
-                let mut line = String::new();
-                let _ = render_pretty(&mut line, record, level, ts, correlation, self.color);
-                buf.extend_from_slice(line.as_bytes());
+                // Straight into the line buffer (empty here, so valid UTF-8): a long line is not copied.
+                let mut line = String::from_utf8(std::mem::take(buf)).unwrap_or_default();
+                let caps = Caps {
+                    string: self.max_string_bytes,
+                    record: self.max_record_bytes,
+                };
+                let _ = render_pretty(&mut line, record, level, ts, correlation, self.color, caps);
+                *buf = line.into_bytes();
             }
         }
         buf.push(b'\n');
@@ -125,12 +173,65 @@ impl ConsoleSink {
             None => {
                 let _ = std::io::stderr().lock().write_all(buf);
             }
-            Some(w) => {
-                if let Ok(mut w) = w.lock() {
-                    let _ = w.write_all(buf);
-                }
-            }
+            Some(w) => self.write_custom(w, buf),
         }
+    }
+
+    /// One line to the custom writer. A record logged from inside the writer (this thread already holds
+    /// its lock) is kept aside and written right after the line that caused it; what those deferred
+    /// writes log in turn is left off the console, so a writer that logs on every write cannot loop.
+    fn write_custom(&self, w: &SharedWriter, line: &[u8]) {
+        let Some(_inside) = InWriter::enter() else {
+            let _ = DEFERRED.try_with(|d| {
+                if let Ok(mut d) = d.try_borrow_mut() {
+                    if d.len() < MAX_DEFERRED_LINES {
+                        d.push(line.to_vec());
+                    }
+                }
+            });
+            return;
+        };
+        self.run_writer(w, |w| w.write_all(line));
+    }
+
+    /// Runs `op` on the custom writer under its lock (a lock poisoned by an earlier panic is taken back),
+    /// then writes the lines of records logged from inside it. Records logged while those are written are
+    /// not printed.
+    fn run_writer(
+        &self,
+        w: &SharedWriter,
+        op: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
+    ) {
+        let mut guard = w.lock().unwrap_or_else(|poisoned| {
+            w.clear_poison();
+            poisoned.into_inner()
+        });
+        let w = &mut **guard;
+        self.call_writer(|| op(&mut *w));
+        for line in take_deferred() {
+            self.call_writer(|| w.write_all(&line));
+        }
+        drop(take_deferred());
+    }
+
+    /// Calls the user's writer; a panic in it is caught (the line is lost, the writer stays usable) and
+    /// reported once on stderr.
+    fn call_writer(&self, f: impl FnOnce() -> std::io::Result<()>) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+            self.report_panic(payload.as_ref());
+        }
+    }
+
+    fn report_panic(&self, payload: &(dyn Any + Send)) {
+        if self.panic_reported.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "logiscout: the console writer panicked ({}); that line is lost, the next ones are written \
+             to it as usual (reported once)",
+            panic_message(payload)
+        );
     }
 
     pub(crate) fn flush(&self) {
@@ -139,11 +240,32 @@ impl ConsoleSink {
                 let _ = std::io::stderr().flush();
             }
             Some(w) => {
-                if let Ok(mut w) = w.lock() {
-                    let _ = w.flush();
-                }
+                // A writer whose `flush` logs: those records are printed after the flush, as for `write`.
+                let Some(_inside) = InWriter::enter() else {
+                    return;
+                };
+                self.run_writer(w, |w| w.flush());
             }
         }
+    }
+}
+
+fn take_deferred() -> Vec<Vec<u8>> {
+    DEFERRED
+        .try_with(|d| d.try_borrow_mut().map(|mut d| std::mem::take(&mut *d)))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+/// A panic's message, when it is a string (it nearly always is).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-string payload"
     }
 }
 
@@ -181,6 +303,70 @@ impl Paint {
     }
 }
 
+/// What a pretty line keeps to: the message, target, each key and value, and the traceback at `string`
+/// bytes (`max_string_bytes`, with the `…[truncated N bytes]` marker); the line, up to the end of its
+/// key-values, at `record` bytes (`max_record_bytes`): the key-value that would pass it and every later
+/// one are left out, and `logiscout.truncated_keys=N` says how many, as in the JSON.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub(crate) string: usize,
+    pub(crate) record: usize,
+}
+
+/// A `fmt::Write` into a `String` that keeps the first `left` bytes (cut on a character boundary; once
+/// cut, later pieces are counted whole, as the JSON writer does) and counts the rest.
+struct Cut<'a> {
+    out: &'a mut String,
+    left: usize,
+    truncated: usize,
+}
+
+impl<'a> Cut<'a> {
+    fn new(out: &'a mut String, cap: usize) -> Self {
+        Cut {
+            out,
+            left: cap,
+            truncated: 0,
+        }
+    }
+
+    /// Adds the `…[truncated N bytes]` marker if anything was cut.
+    fn end(self) {
+        if self.truncated > 0 {
+            let _ = write!(self.out, "…[truncated {} bytes]", self.truncated);
+        }
+    }
+}
+
+impl fmt::Write for Cut<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.truncated > 0 {
+            self.truncated += s.len();
+            return Ok(());
+        }
+        if s.len() <= self.left {
+            self.out.push_str(s);
+            self.left -= s.len();
+            return Ok(());
+        }
+        let mut cut = self.left;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.out.push_str(&s[..cut]);
+        self.truncated = s.len() - cut;
+        self.left = 0;
+        Ok(())
+    }
+}
+
+/// `s` cut at `cap` bytes with the marker, into `out`.
+fn push_cut(out: &mut String, s: &str, cap: usize) {
+    let mut c = Cut::new(out, cap);
+    let _ = c.write_str(s);
+    c.end();
+}
+
 /// `2026-11-25T11:42:47.636304Z [info     ] Fetching user                  [api] user_id=7 correlation_id=…`
 pub(crate) fn render_pretty(
     out: &mut String,
@@ -189,7 +375,9 @@ pub(crate) fn render_pretty(
     ts: Timestamp,
     correlation: Option<&CorrelationId>,
     color: bool,
+    caps: Caps,
 ) -> fmt::Result {
+    let base = out.len();
     let p = Paint { on: color };
     p.start(out, DIM);
     write!(out, "{ts}")?;
@@ -201,7 +389,9 @@ pub(crate) fn render_pretty(
     out.push_str("] ");
     p.start(out, BOLD);
     let before = out.len();
-    write!(out, "{}", record.args())?;
+    let mut message = Cut::new(out, caps.string);
+    write!(message, "{}", record.args())?;
+    message.end();
     let width = out[before..].chars().count();
     p.end(out);
     for _ in width..30 {
@@ -209,11 +399,21 @@ pub(crate) fn render_pretty(
     }
     out.push_str(" [");
     p.start(out, BLUE);
-    out.push_str(record.target());
+    push_cut(out, record.target(), caps.string);
     p.end(out);
     out.push(']');
-    let mut pairs = Pairs { out, paint: &p };
+    let mut pairs = Pairs {
+        out,
+        paint: &p,
+        base,
+        caps,
+        left_out: 0,
+    };
     let _ = record.key_values().visit(&mut pairs);
+    let left_out = pairs.left_out;
+    if left_out > 0 {
+        pairs.pair(TRUNCATED_KEYS_KEY, |out| write!(out, "{left_out}"))?;
+    }
     if let Some(id) = correlation {
         pairs.pair("correlation_id", |out| {
             out.push_str(id.as_str());
@@ -221,7 +421,11 @@ pub(crate) fn render_pretty(
         })?;
     }
     if let Some(err) = find_error(record.key_values()) {
-        for line in ErrorChain(err).to_string().lines() {
+        let mut traceback = String::new();
+        let mut c = Cut::new(&mut traceback, caps.string);
+        let _ = write!(c, "{}", ErrorChain(err));
+        c.end();
+        for line in traceback.lines() {
             out.push_str("\n    ");
             out.push_str(line);
         }
@@ -232,13 +436,18 @@ pub(crate) fn render_pretty(
 struct Pairs<'a> {
     out: &'a mut String,
     paint: &'a Paint,
+    /// Where the line starts in `out`.
+    base: usize,
+    caps: Caps,
+    /// Key-values left out for `caps.record`; once one is, all later ones are.
+    left_out: u64,
 }
 
 impl Pairs<'_> {
     fn pair(&mut self, key: &str, value: impl FnOnce(&mut String) -> fmt::Result) -> fmt::Result {
         self.out.push(' ');
         self.paint.start(self.out, CYAN);
-        self.out.push_str(key);
+        push_cut(self.out, key, self.caps.string);
         self.paint.end(self.out);
         self.out.push('=');
         self.paint.start(self.out, MAGENTA);
@@ -253,21 +462,55 @@ impl<'kvs> VisitSource<'kvs> for Pairs<'_> {
         if is_reserved_key(key.as_str()) {
             return Ok(());
         }
+        if self.left_out > 0 {
+            self.left_out += 1;
+            return Ok(());
+        }
+        let mark = self.out.len();
+        let cap = self.caps.string;
         self.pair(key.as_str(), |out| {
-            let _ = value.visit(PlainValue { out: &mut *out });
+            let _ = value.visit(PlainValue {
+                out: &mut *out,
+                cap,
+            });
             Ok(())
         })
-        .map_err(|_| kv::Error::msg("console formatting failed"))
+        .map_err(|_| kv::Error::msg("console formatting failed"))?;
+        if self.out.len() - self.base > self.caps.record {
+            self.out.truncate(mark);
+            self.left_out = 1;
+        }
+        Ok(())
     }
 }
 
-/// A value as a person reads it: strings bare unless they need quotes, everything else as displayed.
+/// A value as a person reads it: strings bare unless they need quotes, everything else as displayed; cut
+/// at `cap` bytes with the marker.
 struct PlainValue<'a> {
     out: &'a mut String,
+    cap: usize,
 }
 
 impl PlainValue<'_> {
     fn string(&mut self, s: &str) {
+        if s.len() <= self.cap {
+            return self.shown(s);
+        }
+        let mut cut = String::new();
+        push_cut(&mut cut, s, self.cap);
+        self.shown(&cut);
+    }
+
+    /// Formatted text (`Display`, `Debug`, an error), cut as it is written.
+    fn formatted(&mut self, args: fmt::Arguments<'_>) {
+        let mut text = String::new();
+        let mut c = Cut::new(&mut text, self.cap);
+        let _ = c.write_fmt(args);
+        c.end();
+        self.shown(&text);
+    }
+
+    fn shown(&mut self, s: &str) {
         let needs_quotes = s.is_empty()
             || s.chars()
                 .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
@@ -281,9 +524,7 @@ impl PlainValue<'_> {
 
 impl<'v> VisitValue<'v> for PlainValue<'_> {
     fn visit_any(&mut self, value: Value<'_>) -> Result<(), kv::Error> {
-        let mut s = String::new();
-        let _ = write!(s, "{value}");
-        self.string(&s);
+        self.formatted(format_args!("{value}"));
         Ok(())
     }
     fn visit_null(&mut self) -> Result<(), kv::Error> {
@@ -316,7 +557,7 @@ impl<'v> VisitValue<'v> for PlainValue<'_> {
         Ok(())
     }
     fn visit_error(&mut self, err: &(dyn std::error::Error + 'static)) -> Result<(), kv::Error> {
-        self.string(&err.to_string());
+        self.formatted(format_args!("{err}"));
         Ok(())
     }
 }
@@ -328,7 +569,20 @@ mod tests {
 
     fn pretty(record: &Record<'_>, corr: Option<&CorrelationId>, color: bool) -> String {
         let mut out = String::new();
-        render_pretty(&mut out, record, WireLevel::Info, Timestamp(0), corr, color).unwrap();
+        let caps = Caps {
+            string: 32 * 1024,
+            record: 1 << 20,
+        };
+        render_pretty(
+            &mut out,
+            record,
+            WireLevel::Info,
+            Timestamp(0),
+            corr,
+            color,
+            caps,
+        )
+        .unwrap();
         out
     }
 
@@ -356,5 +610,53 @@ mod tests {
         );
         assert!(!line.contains('\x1b'));
         assert!(pretty(&record, None, true).contains("\x1b[36muser_id"));
+    }
+
+    #[test]
+    fn a_pretty_line_keeps_to_the_string_and_record_caps() {
+        let value = "v".repeat(100);
+        let list = vec![7u8; 100_000];
+        let mut kvs: Vec<(String, Value<'_>)> = (0..10)
+            .map(|i| (format!("k{i}"), Value::from(value.as_str())))
+            .collect();
+        kvs.insert(1, ("list".into(), Value::from_debug(&list)));
+        let kvs: Vec<(&str, Value<'_>)> =
+            kvs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let long = "m".repeat(1000);
+        let caps = Caps {
+            string: 64,
+            record: 600,
+        };
+        let mut line = String::new();
+        render_pretty(
+            &mut line,
+            &Record::builder()
+                .args(format_args!("{long}"))
+                .target("api")
+                .level(Level::Info)
+                .key_values(&kvs)
+                .build(),
+            WireLevel::Info,
+            Timestamp(0),
+            None,
+            false,
+            caps,
+        )
+        .unwrap();
+        let m64 = "m".repeat(64);
+        let v64 = "v".repeat(64);
+        assert!(
+            line.contains(&format!(" {m64}…[truncated 936 bytes] [api] k0=\"{v64}…[truncated 36 bytes]\" list=\"[7, 7,")),
+            "{line}"
+        );
+        // 40 + 88 + 6 = 134 bytes up to the pairs, 93 for each `k` and 99 for `list` (quoted, as the marker
+        // has spaces): up to `k2` (512) within 600, `k3` would end at 605; the seven from it are left out.
+        let (kept, marker) = line.split_at(line.find(" logiscout.truncated_keys=").unwrap());
+        assert!(kept.len() <= 600, "{}", kept.len());
+        assert!(
+            kept.ends_with(&format!(" k2=\"{v64}…[truncated 36 bytes]\"")),
+            "{kept}"
+        );
+        assert_eq!(marker, " logiscout.truncated_keys=7");
     }
 }

@@ -21,6 +21,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The endpoint URL carries credentials (`https://user:password@host/…`). Neither the error nor
+    /// `Config`'s `Debug` ever shows them.
+    #[error(
+        "the ingest endpoint URL must not carry credentials (user:password@): remove them; logiscout authenticates with the API token (Config::api_token)"
+    )]
+    EndpointCredentials,
     /// The endpoint is plain `http://` to a host other than loopback: the token would travel in clear text.
     #[error(
         "refusing to send the API token over plain http to {host}; use https, or allow it with Config::allow_insecure_http(true)"
@@ -55,6 +61,12 @@ pub enum Error {
         /// The builder method's name.
         setting: &'static str,
         /// What is allowed.
+        reason: String,
+    },
+    /// The HTTP client for the endpoint could not be built (the token or the proxy is not usable).
+    #[error("could not set up the connection to the ingest endpoint: {reason}")]
+    Transport {
+        /// Why (never the token itself).
         reason: String,
     },
     /// The shipping worker could not start.

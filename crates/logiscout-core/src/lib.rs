@@ -27,6 +27,8 @@ mod transport;
 mod worker;
 
 #[cfg(test)]
+mod network_tests;
+#[cfg(test)]
 mod reliability_tests;
 #[cfg(test)]
 mod shipping_tests;
@@ -101,8 +103,9 @@ pub const SDK: &str = concat!("logiscout-rust/", env!("CARGO_PKG_VERSION"));
 ///
 /// # Errors
 /// A logger is already installed; `Env::Prod` without a token or endpoint; an `http://` endpoint on a host
-/// other than loopback without [`Config::allow_insecure_http`]; a filter that does not parse; a setting out
-/// of range. Never panics.
+/// other than loopback without [`Config::allow_insecure_http`]; an endpoint URL with credentials
+/// (`user:password@`); a filter that does not parse or names a level that does not exist (see
+/// [`Config::filter`]); a setting out of range. Never panics.
 ///
 /// ```
 /// let guard = logiscout_core::init(logiscout_core::Config::new("docs").console(logiscout_core::Console::Off))?;
@@ -118,13 +121,25 @@ pub const SDK: &str = concat!("logiscout-rust/", env!("CARGO_PKG_VERSION"));
 pub fn init(config: Config) -> Result<Guard, Error> {
     let endpoint = config.validate()?;
     let transport = match (&endpoint, &config.api_token) {
-        (Some(url), Some(token)) => Some(
-            transport::HttpTransport::new(url.clone(), token, config.request_timeout, config.gzip)
-                .map_err(|reason| Error::InvalidSetting {
-                    setting: "api_token",
-                    reason,
-                })?,
-        ),
+        (Some(url), Some(token)) => {
+            let route = transport::route(url, &config.proxy_setting()?, |name| {
+                std::env::var(name).ok()
+            })
+            .map_err(|reason| Error::InvalidSetting {
+                setting: "proxy",
+                reason,
+            })?;
+            Some(
+                transport::HttpTransport::with_route(
+                    url.clone(),
+                    token,
+                    config.request_timeout,
+                    config.gzip,
+                    &route,
+                )
+                .map_err(|reason| Error::Transport { reason })?,
+            )
+        }
         _ => None,
     };
     let logger = logger::install(logger::Logger::new(&config)?)?;
@@ -153,6 +168,7 @@ fn worker_settings(config: &Config) -> worker::WorkerSettings {
             max_retry_after: config.max_retry_after,
         },
         max_string_bytes: config.max_string_bytes,
+        max_record_bytes: config.record_cap(),
         shutdown_timeout: config.shutdown_timeout,
         diagnostics: None,
         drop_report_every: Duration::from_secs(60),
@@ -344,13 +360,30 @@ pub mod __private {
     ///
     /// Panics if it differs from the direct encoder's output (console JSON): that is the fuzz target's
     /// second check.
-    pub fn encode_for_fuzzing(record: &log::Record<'_>, max_string_bytes: usize) -> Vec<u8> {
+    pub fn encode_for_fuzzing(
+        record: &log::Record<'_>,
+        max_string_bytes: usize,
+        max_record_bytes: usize,
+    ) -> Vec<u8> {
         let level = crate::record::WireLevel::from_log(record.level(), false);
         let mut direct = Vec::new();
-        let encoded =
-            crate::record::encode_entry(&mut direct, record, level, None, max_string_bytes, None);
+        let encoded = crate::record::encode_entry(
+            &mut direct,
+            record,
+            level,
+            None,
+            max_string_bytes,
+            max_record_bytes,
+            None,
+        );
         let mut shipped = Vec::new();
-        match crate::capture::capture(Vec::new(), record, level, max_string_bytes) {
+        match crate::capture::capture(
+            Vec::new(),
+            record,
+            level,
+            max_string_bytes,
+            max_record_bytes,
+        ) {
             Ok(capture) => {
                 crate::capture::render(&capture, &mut shipped, max_string_bytes)
                     .expect("a capture always renders");

@@ -63,6 +63,7 @@ impl Logger {
                 config.console,
                 config.console_writer.clone(),
                 config.max_string_bytes,
+                config.record_cap(),
             ),
             service: Arc::from(config.service_name.as_str()),
             shipper: OnceLock::new(),

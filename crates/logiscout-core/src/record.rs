@@ -22,6 +22,73 @@ pub(crate) const CORRELATION_KEY: &str = "correlation_id";
 /// Default cap for the message and each string value, in bytes.
 pub(crate) const DEFAULT_MAX_STRING_BYTES: usize = 32 * 1024;
 
+/// Default cap for one record's JSON up to the end of its key-values, in bytes (see
+/// [`Config::max_record_bytes`](crate::Config::max_record_bytes)).
+pub(crate) const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// The key that says how many key-values a record lost to `max_record_bytes`.
+pub(crate) const TRUNCATED_KEYS_KEY: &str = "logiscout.truncated_keys";
+
+/// Ends the `metadata` members of a record cut by `max_record_bytes`: `"logiscout.truncated_keys":N`,
+/// after a comma unless no key-value was kept. Both encoders end a cut record with it.
+pub(crate) fn write_truncated_keys(out: &mut Vec<u8>, first: bool, left_out: u64) {
+    if !first {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(TRUNCATED_KEYS_KEY.as_bytes());
+    out.extend_from_slice(b"\":");
+    let _ = CompactFormatter.write_u64(out, left_out);
+}
+
+/// A writer for `:serde`, `:?` and `:%` values that refuses to grow past `room` bytes (the rest of the
+/// record's budget), so a value of any size never takes more memory than the record may. A refused
+/// write sets `over` and fails the serialization; the caller then cuts the record at this key-value.
+pub(crate) struct Limited<'a> {
+    pub out: &'a mut Vec<u8>,
+    pub room: usize,
+    pub over: bool,
+}
+
+impl io::Write for Limited<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() > self.room {
+            self.over = true;
+            return Err(io::Error::other("past max_record_bytes"));
+        }
+        self.room -= buf.len();
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The error in `value` when it was captured with `:err` (looked at for key-values cut by
+/// `max_record_bytes`: a record keeps its traceback even when the error's key-value is cut).
+pub(crate) fn borrowed_error<'v>(
+    value: &Value<'v>,
+) -> Option<&'v (dyn std::error::Error + 'static)> {
+    struct Find<'v>(Option<&'v (dyn std::error::Error + 'static)>);
+    impl<'v> VisitValue<'v> for Find<'v> {
+        fn visit_any(&mut self, _value: Value<'_>) -> Result<(), kv::Error> {
+            Ok(())
+        }
+        fn visit_borrowed_error(
+            &mut self,
+            err: &'v (dyn std::error::Error + 'static),
+        ) -> Result<(), kv::Error> {
+            self.0 = Some(err);
+            Ok(())
+        }
+    }
+    let mut find = Find(None);
+    let _ = value.visit(&mut find);
+    find.0
+}
+
 /// A record's level as the wire names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WireLevel {
@@ -261,6 +328,12 @@ pub(crate) struct LineExtras<'a> {
 /// With `timestamp: None` the `timestamp` field is left out: the shipping worker adds it when it builds the
 /// batch, which keeps clock formatting off the application's thread.
 ///
+/// `max_record_bytes` caps the entry's JSON from its start (not counting the timestamp) to the end of the
+/// key-values: a key-value that would take it past the cap is left out, and so is every later one; then
+/// `"logiscout.truncated_keys": N` (how many were left out) ends the metadata. The message and target
+/// count toward the cap but are never cut by it (only by `max_string_bytes`); the traceback and the
+/// console extras come after it. `capture` + `render` apply the same rule (a proptest checks it).
+///
 /// The fixed parts are written as constant bytes and strings are escaped in place (one pass, no
 /// intermediate `String`); only `:serde`, `:?` and `:%` values go through `serde_json`.
 pub(crate) fn encode_entry(
@@ -269,6 +342,7 @@ pub(crate) fn encode_entry(
     level: WireLevel,
     timestamp: Option<Timestamp>,
     max_string_bytes: usize,
+    max_record_bytes: usize,
     extras: Option<&LineExtras<'_>>,
 ) -> serde_json::Result<()> {
     let cap = max_string_bytes;
@@ -278,6 +352,9 @@ pub(crate) fn encode_entry(
         let _ = write!(out, "{ts}");
         out.extend_from_slice(b"\",");
     }
+    // Where the record's size is counted from: its `{`, as if the timestamp were not there (the shipped
+    // entry has none until the worker adds it).
+    let base = out.len() - 1;
     out.extend_from_slice(b"\"level\":\"");
     out.extend_from_slice(level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
@@ -296,14 +373,26 @@ pub(crate) fn encode_entry(
     let mut visitor = MetadataWriter {
         out: &mut *out,
         cap,
+        base,
+        record_cap: max_record_bytes,
+        left_out: 0,
         first: true,
         error: None,
         failed: None,
     };
     let _ = record.key_values().visit(&mut visitor);
-    let MetadataWriter { error, failed, .. } = visitor;
+    let MetadataWriter {
+        error,
+        failed,
+        first,
+        left_out,
+        ..
+    } = visitor;
     if let Some(e) = failed {
         return Err(e);
+    }
+    if left_out > 0 {
+        write_truncated_keys(out, first, left_out);
     }
     out.extend_from_slice(b"},\"exception\":");
     match error {
@@ -454,10 +543,16 @@ pub(crate) fn write_json_str_cut(out: &mut Vec<u8>, kept: &str, truncated: u64) 
     out.push(b'"');
 }
 
-/// Writes the key-values as the members of the `metadata` object and remembers the first `:err` value.
+/// Writes the key-values as the members of the `metadata` object, up to `max_record_bytes`, and
+/// remembers the first `:err` value (also among the key-values cut).
 struct MetadataWriter<'o, 'kvs> {
     out: &'o mut Vec<u8>,
     cap: usize,
+    /// Where the record starts in `out`, and the most it may take up to the end of its key-values.
+    base: usize,
+    record_cap: usize,
+    /// Key-values left out so far; once one is, all later ones are.
+    left_out: u64,
     first: bool,
     error: Option<&'kvs (dyn std::error::Error + 'static)>,
     failed: Option<serde_json::Error>,
@@ -468,27 +563,54 @@ impl<'kvs> VisitSource<'kvs> for MetadataWriter<'_, 'kvs> {
         if is_reserved_key(key.as_str()) {
             return Ok(());
         }
+        if self.left_out > 0 {
+            self.left_out += 1;
+            if self.error.is_none() {
+                self.error = borrowed_error(&value);
+            }
+            return Ok(());
+        }
+        let mark = self.out.len();
         if !self.first {
             self.out.push(b',');
         }
-        self.first = false;
         write_json_str(self.out, key.as_str(), self.cap);
         self.out.push(b':');
+        let used = self.out.len() - self.base;
         let mut writer = ValueWriter {
             out: &mut *self.out,
             cap: self.cap,
+            room: self.record_cap.saturating_sub(used),
+            over: false,
             error: None,
             failed: None,
         };
         let _ = value.visit(&mut writer);
-        let ValueWriter { error, failed, .. } = writer;
+        let ValueWriter {
+            error,
+            failed,
+            over,
+            ..
+        } = writer;
+        if self.error.is_none() {
+            self.error = error;
+        }
+        // The same order as `capture`: past the cap while writing, a real failure, past the cap after.
+        if over {
+            self.out.truncate(mark);
+            self.left_out = 1;
+            return Ok(());
+        }
         if let Some(e) = failed {
             self.failed = Some(e);
             return Err(kv::Error::msg("metadata encoding failed"));
         }
-        if self.error.is_none() {
-            self.error = error;
+        if self.out.len() - self.base > self.record_cap {
+            self.out.truncate(mark);
+            self.left_out = 1;
+            return Ok(());
         }
+        self.first = false;
         Ok(())
     }
 }
@@ -497,16 +619,28 @@ impl<'kvs> VisitSource<'kvs> for MetadataWriter<'_, 'kvs> {
 struct ValueWriter<'o, 'v> {
     out: &'o mut Vec<u8>,
     cap: usize,
+    /// What is left of the record's budget: a `:serde`/`:?`/`:%` value stops growing past it.
+    room: usize,
+    over: bool,
     error: Option<&'v (dyn std::error::Error + 'static)>,
     failed: Option<serde_json::Error>,
 }
 
 impl<'v> VisitValue<'v> for ValueWriter<'_, 'v> {
     fn visit_any(&mut self, value: Value<'_>) -> Result<(), kv::Error> {
-        // `:serde`, `:?` and `:%` captures: serde_json with the same string cap.
+        // `:serde`, `:?` and `:%` captures: serde_json with the same string cap, and no further than the
+        // record's budget.
+        let limited = Limited {
+            out: &mut *self.out,
+            room: self.room,
+            over: false,
+        };
         let mut ser =
-            serde_json::Serializer::with_formatter(&mut *self.out, CappedFormatter::new(self.cap));
-        if let Err(e) = value.serialize(&mut ser) {
+            serde_json::Serializer::with_formatter(limited, CappedFormatter::new(self.cap));
+        let result = value.serialize(&mut ser);
+        if ser.into_inner().over {
+            self.over = true;
+        } else if let Err(e) = result {
             self.failed = Some(e);
         }
         Ok(())
@@ -845,7 +979,16 @@ pub(crate) mod tests {
 
     fn encode(record: &Record<'_>, cap: usize) -> serde_json::Value {
         let mut buf = Vec::new();
-        encode_entry(&mut buf, record, WireLevel::Info, None, cap, None).unwrap();
+        encode_entry(
+            &mut buf,
+            record,
+            WireLevel::Info,
+            None,
+            cap,
+            usize::MAX,
+            None,
+        )
+        .unwrap();
         serde_json::from_slice(&buf)
             .unwrap_or_else(|e| panic!("invalid JSON {e}: {}", String::from_utf8_lossy(&buf)))
     }
@@ -1022,6 +1165,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn key_values_past_max_record_bytes_are_left_out_and_counted() {
+        let value = "v".repeat(100);
+        let many = vec![1u8; 100_000];
+        let kvs: [(&str, Value<'_>); 4] = [
+            ("a", value.as_str().into()),
+            ("b", value.as_str().into()),
+            ("many", Value::from_serde(&many)),
+            ("c", 1.into()),
+        ];
+        let record = Record::builder()
+            .args(format_args!("m"))
+            .target("t")
+            .level(Level::Info)
+            .key_values(&kvs)
+            .build();
+        let encode_with = |ts: Option<Timestamp>, extras: Option<&LineExtras<'_>>| {
+            let mut buf = Vec::new();
+            encode_entry(&mut buf, &record, WireLevel::Info, ts, 1024, 300, extras).unwrap();
+            buf
+        };
+        // `{"level":"info","message":"m","loggerName":"t","metadata":{` is 59 bytes and `"a":"v…"` 107
+        // (108 with its comma): `a` and `b` end at 274; the 100,000 numbers would pass 300, so they and
+        // `c` are left out.
+        let plain = encode_with(None, None);
+        let json: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(json["metadata"]["a"], value.as_str());
+        assert_eq!(json["metadata"]["b"], value.as_str());
+        assert_eq!(json["metadata"]["logiscout.truncated_keys"], 2);
+        assert_eq!(json["metadata"].as_object().unwrap().len(), 3);
+        // The `:serde` value stopped at the cap: it never took its 200 KB.
+        assert!(plain.capacity() < 1024, "{}", plain.capacity());
+        // Neither the timestamp nor the console's extras count: the same key-values are kept.
+        let extras = LineExtras {
+            service: "svc",
+            correlation_id: Some("req-1"),
+        };
+        let line = encode_with(Some(Timestamp(0)), Some(&extras));
+        let line: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(line["metadata"], json["metadata"]);
+        assert_eq!(line["service"], "svc");
+    }
+
+    #[test]
     fn timestamps_are_rfc3339_utc_with_microseconds() {
         for micros in [
             0,
@@ -1059,6 +1245,7 @@ pub(crate) mod tests {
             WireLevel::from_log(Level::Warn, false),
             Some(Timestamp(1)),
             100,
+            usize::MAX,
             None,
         )
         .unwrap();

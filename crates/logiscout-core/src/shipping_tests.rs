@@ -31,6 +31,7 @@ pub(crate) fn settings() -> WorkerSettings {
             max_retry_after: Duration::from_secs(5),
         },
         max_string_bytes: 32 * 1024,
+        max_record_bytes: 1 << 20,
         shutdown_timeout: Duration::from_secs(5),
         diagnostics: None,
         drop_report_every: Duration::from_secs(60),

@@ -9,6 +9,126 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::ApiToken;
 
+/// How the client reaches the ingest endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    Direct,
+    /// Through this proxy (its URL may carry credentials: never shown).
+    Proxy(url::Url),
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Direct => f.write_str("Direct"),
+            Route::Proxy(url) => f.debug_tuple("Proxy").field(&redacted(url)).finish(),
+        }
+    }
+}
+
+/// A URL with its user name and password replaced, for `Debug` and messages.
+pub(crate) fn redacted(url: &url::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{}://[redacted]@{host}:{port}{}", url.scheme(), url.path()),
+        None => format!("{}://[redacted]@{host}{}", url.scheme(), url.path()),
+    }
+}
+
+/// What `Config::proxy` / `Config::no_proxy` said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum ProxySetting {
+    /// The environment decides (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`), for https endpoints only.
+    #[default]
+    Environment,
+    /// Never a proxy.
+    Off,
+    /// This proxy, for any endpoint but loopback.
+    Explicit(url::Url),
+}
+
+/// Decides the route to `endpoint`, after curl's and Go's rules, stricter where the token is at stake:
+/// - a loopback endpoint is never proxied (Go's `net/http` does not proxy loopback either);
+/// - with `Config::no_proxy()`, nothing is;
+/// - with `Config::proxy(url)`, everything else goes through that proxy;
+/// - otherwise an `https://` endpoint honours `HTTPS_PROXY`, then `ALL_PROXY` (lower case too), unless
+///   `NO_PROXY` names its host; a plain `http://` endpoint ignores the environment (its token and logs
+///   would cross the proxy in clear text: set the proxy explicitly if that is wanted).
+pub(crate) fn route(
+    endpoint: &url::Url,
+    setting: &ProxySetting,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Route, String> {
+    let host = endpoint.host_str().unwrap_or_default();
+    if crate::config::is_loopback(host) {
+        return Ok(Route::Direct);
+    }
+    match setting {
+        ProxySetting::Off => Ok(Route::Direct),
+        ProxySetting::Explicit(url) => Ok(Route::Proxy(url.clone())),
+        ProxySetting::Environment if endpoint.scheme() != "https" => Ok(Route::Direct),
+        ProxySetting::Environment => {
+            let var = |name: &str| {
+                env(name)
+                    .or_else(|| env(&name.to_ascii_lowercase()))
+                    .filter(|v| !v.trim().is_empty())
+            };
+            let Some(proxy) = var("HTTPS_PROXY").or_else(|| var("ALL_PROXY")) else {
+                return Ok(Route::Direct);
+            };
+            if var("NO_PROXY").is_some_and(|list| no_proxy_matches(&list, host)) {
+                return Ok(Route::Direct);
+            }
+            // A bare `host:port`, as many set it, means http://host:port.
+            let proxy = if proxy.contains("://") {
+                proxy
+            } else {
+                format!("http://{proxy}")
+            };
+            url::Url::parse(proxy.trim())
+                .map(Route::Proxy)
+                .map_err(|_| "HTTPS_PROXY or ALL_PROXY is not a URL".to_owned())
+        }
+    }
+}
+
+/// Whether a `NO_PROXY` list names `host`: `*` names every host; an entry names the host itself and,
+/// as a domain (with or without a leading dot), its subdomains; a port in an entry is ignored. IP
+/// addresses match exactly (no CIDR ranges).
+pub(crate) fn no_proxy_matches(list: &str, host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    list.split(',').map(str::trim).any(|entry| {
+        if entry == "*" {
+            return true;
+        }
+        let entry = match entry.rsplit_once(':') {
+            // `host:port`, but not a bare IPv6 address.
+            Some((name, port))
+                if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) =>
+            {
+                name
+            }
+            _ => entry,
+        };
+        let entry = entry
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_start_matches('.')
+            .to_ascii_lowercase();
+        !entry.is_empty()
+            && (host == entry
+                || (host.len() > entry.len()
+                    && host.ends_with(&entry)
+                    && host.as_bytes()[host.len() - entry.len() - 1] == b'.'))
+    })
+}
+
 /// A batch ready to send: its idempotency key and its JSON body.
 #[derive(Debug, Clone)]
 pub(crate) struct EncodedBatch {
@@ -60,20 +180,46 @@ impl fmt::Debug for HttpTransport {
 }
 
 impl HttpTransport {
+    /// A transport that connects directly (no proxy).
+    #[cfg(test)]
     pub(crate) fn new(
         endpoint: url::Url,
         token: &ApiToken,
         timeout: Duration,
         gzip: bool,
     ) -> Result<Self, String> {
+        Self::with_route(endpoint, token, timeout, gzip, &Route::Direct)
+    }
+
+    /// A transport that reaches `endpoint` by `route`. Redirects are never followed: a 3xx is a failed
+    /// delivery (a redirect to a login page would swallow the logs; one to another origin would send
+    /// them, and the token, elsewhere).
+    pub(crate) fn with_route(
+        endpoint: url::Url,
+        token: &ApiToken,
+        timeout: Duration,
+        gzip: bool,
+        route: &Route,
+    ) -> Result<Self, String> {
         let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0))
             .map_err(|_| "the API token contains characters not allowed in a header".to_owned())?;
         auth.set_sensitive(true);
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(crate::SDK)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            // reqwest would read HTTP_PROXY & co. itself; `route` already decided.
+            .no_proxy();
+        let builder = match route {
+            Route::Direct => builder,
+            Route::Proxy(url) => builder.proxy(
+                reqwest::Proxy::all(url.as_str())
+                    .map_err(|_| "the proxy URL is not usable".to_owned())?,
+            ),
+        };
+        let client = builder
             .build()
             .map_err(|e| format!("could not build the HTTP client: {e}"))?;
         Ok(HttpTransport {
@@ -106,7 +252,7 @@ impl HttpTransport {
         } else {
             request.body(batch.body.clone())
         };
-        let mut response = match request.send().await {
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 return Err(SendError::Retry {
@@ -121,7 +267,22 @@ impl HttpTransport {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        // Read (a bounded part of) the body so the connection can be reused; never more than the cap.
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| redirect_origin(&self.endpoint, v));
+        // The outcome is the status: a 2xx settles the batch now, however slowly the body follows. The
+        // body is read on its own (at most 64 KiB or 1 s), so the connection can be reused, and never
+        // changes the outcome.
+        tokio::spawn(drain(response));
+        classify(status, retry_after, location.as_deref())
+    }
+}
+
+/// Reads and discards a response body, at most [`MAX_RESPONSE_BYTES`] or [`MAX_DRAIN_TIME`].
+async fn drain(mut response: reqwest::Response) {
+    let read = async {
         let mut read = 0usize;
         while read < MAX_RESPONSE_BYTES {
             match response.chunk().await {
@@ -129,7 +290,18 @@ impl HttpTransport {
                 _ => break,
             }
         }
-        classify(status, retry_after)
+    };
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, read).await;
+}
+
+/// How long a response body is read before the connection is dropped.
+const MAX_DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Where a redirect points, as its origin only (`https://host:port`): the rest may carry secrets.
+fn redirect_origin(endpoint: &url::Url, location: &str) -> String {
+    match endpoint.join(location) {
+        Ok(url) => url.origin().ascii_serialization(),
+        Err(_) => "an unparsable Location".to_owned(),
     }
 }
 
@@ -156,6 +328,9 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
+    if let Some(why) = certificate_problem(&detail) {
+        return format!("{CERTIFICATE_REFUSED}: {why}");
+    }
     if detail.is_empty() {
         kind.to_owned()
     } else {
@@ -163,10 +338,49 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// Maps a status to the wire format's rules.
-pub(crate) fn classify(status: u16, retry_after: Option<Duration>) -> Result<(), SendError> {
+/// How a failure to trust the endpoint's TLS certificate begins (the worker reports it once, in these
+/// words, and keeps retrying quietly: a certificate can be fixed, or be rotated in, while the service
+/// runs).
+pub(crate) const CERTIFICATE_REFUSED: &str = "the endpoint's TLS certificate was refused";
+
+/// rustls's certificate errors, in plain words (rustls's own after them when it names no known case).
+fn certificate_problem(detail: &str) -> Option<String> {
+    let rest = detail.split_once("invalid peer certificate")?.1;
+    let rest = rest.trim_start_matches([':', ' ']);
+    let plain = if rest.contains("UnknownIssuer") {
+        "it is not signed by a certificate authority this host trusts (self-signed, or a private CA)"
+    } else if rest.contains("NotValidForName") || rest.contains("not valid for name") {
+        "it is not valid for the endpoint's host name"
+    } else if rest.contains("Expired") || rest.contains("expired") {
+        "it has expired"
+    } else if rest.contains("NotValidYet") || rest.contains("not valid yet") {
+        "it is not valid yet (check this host's clock)"
+    } else if rest.contains("CaUsedAsEndEntity") {
+        "it is a certificate authority's certificate, not a server's"
+    } else if rest.contains("Revoked") {
+        "it has been revoked"
+    } else {
+        return Some(format!("it does not verify ({rest})"));
+    };
+    Some(plain.to_owned())
+}
+
+/// Maps a status to the wire format's rules. `location` is a redirect's target origin.
+pub(crate) fn classify(
+    status: u16,
+    retry_after: Option<Duration>,
+    location: Option<&str>,
+) -> Result<(), SendError> {
     match status {
         200..=299 => Ok(()),
+        // Redirects are not followed (see `HttpTransport::with_route`): the endpoint is wrong.
+        300..=399 => Err(SendError::Rejected {
+            status,
+            reason: format!(
+                "HTTP {status}: the endpoint redirects to {}; redirects are not followed, point Config::endpoint at the ingest URL itself",
+                location.unwrap_or("no Location")
+            ),
+        }),
         408 | 429 | 500 | 502 | 503 | 504 => Err(SendError::Retry {
             reason: format!("HTTP {status}"),
             retry_after,
@@ -180,7 +394,7 @@ pub(crate) fn classify(status: u16, retry_after: Option<Duration>) -> Result<(),
                 _ => format!("HTTP {status}"),
             },
         }),
-        // Other 5xx and anything unexpected (1xx, 3xx): treat as transient.
+        // Other 5xx and anything unexpected (1xx): treat as transient.
         _ => Err(SendError::Retry {
             reason: format!("HTTP {status}"),
             retry_after,
@@ -236,22 +450,26 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_wire_format() {
-        assert_eq!(classify(200, None), Ok(()));
-        assert_eq!(classify(204, None), Ok(()));
+        assert_eq!(classify(200, None, None), Ok(()));
+        assert_eq!(classify(204, None, None), Ok(()));
         for s in [408, 429, 500, 502, 503, 504] {
             assert!(
-                matches!(classify(s, None), Err(SendError::Retry { .. })),
+                matches!(classify(s, None, None), Err(SendError::Retry { .. })),
                 "{s}"
             );
         }
-        assert_eq!(classify(413, None), Err(SendError::TooLarge));
+        assert_eq!(classify(413, None, None), Err(SendError::TooLarge));
+        assert!(matches!(
+            classify(302, None, Some("https://login.example.com")),
+            Err(SendError::Rejected { status: 302, reason }) if reason.contains("https://login.example.com")
+        ));
         for s in [400, 401, 403, 404, 422] {
             assert!(
-                matches!(classify(s, None), Err(SendError::Rejected { status, .. }) if status == s)
+                matches!(classify(s, None, None), Err(SendError::Rejected { status, .. }) if status == s)
             );
         }
         assert!(matches!(
-            classify(429, Some(Duration::from_secs(3))),
+            classify(429, Some(Duration::from_secs(3)), None),
             Err(SendError::Retry { retry_after: Some(d), .. }) if d == Duration::from_secs(3)
         ));
     }

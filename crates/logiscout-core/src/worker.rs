@@ -47,11 +47,12 @@ pub struct Stats {
     /// Records given up on: queue full, after shutdown, refused by the endpoint, retries exhausted,
     /// shutdown deadline passed, or larger than a whole batch.
     pub logs_dropped: u64,
-    /// Batches accepted.
+    /// Batches accepted whole: every log in them was accepted (a batch split after a `413` counts once).
     pub batches_sent: u64,
     /// Retry attempts (one batch retried three times counts three).
     pub batches_retried: u64,
-    /// Batches given up on.
+    /// Batches in which at least one log was dropped (refused, retries exhausted, a single log too large
+    /// even alone); a batch split after a `413` counts once.
     pub batches_failed: u64,
 }
 
@@ -94,6 +95,8 @@ struct Counters {
     /// Records dropped because the queue or the byte cap was full (the worker reports them on stderr,
     /// at most once per `drop_report_every`, with the count since the last report).
     full_drops: AtomicU64,
+    /// Records made after shutdown (dropped; reported on stderr).
+    after_shutdown: AtomicU64,
     /// Request start/end events lost to a full queue.
     events_dropped: AtomicU64,
     /// Request ends handed to the worker, and those resolved (shipped, dropped, or needing no payload).
@@ -165,6 +168,7 @@ pub(crate) struct WorkerSettings {
     pub max_in_flight: usize,
     pub retry: RetryPolicy,
     pub max_string_bytes: usize,
+    pub max_record_bytes: usize,
     pub shutdown_timeout: Duration,
     /// Where diagnostic lines go (default: standard error).
     pub diagnostics: Option<crate::config::SharedWriter>,
@@ -194,6 +198,7 @@ struct Shared {
     wake_at: usize,
     closed: AtomicBool,
     max_string_bytes: usize,
+    max_record_bytes: usize,
     reporter: Reporter,
     /// Spent capture buffers, handed back by the worker as soon as it rendered them, in bundles of
     /// [`BUNDLE`], so the hot path rarely allocates and touches this shared pool once per bundle, not once
@@ -400,6 +405,7 @@ impl Shipper {
                 .max(1),
             closed: AtomicBool::new(false),
             max_string_bytes: settings.max_string_bytes,
+            max_record_bytes: settings.max_record_bytes,
             reporter: Reporter {
                 last: Mutex::default(),
                 out: settings.diagnostics.clone(),
@@ -431,7 +437,13 @@ impl Shipper {
     ) {
         let shared = &*self.shared;
         let buf = shared.take_buffer();
-        let capture = match capture(buf, record, level, shared.max_string_bytes) {
+        let capture = match capture(
+            buf,
+            record,
+            level,
+            shared.max_string_bytes,
+            shared.max_record_bytes,
+        ) {
             Ok(capture) => capture,
             Err((CaptureError::KeepLocal, buf)) => {
                 shared.give_back(buf);
@@ -457,7 +469,7 @@ impl Shipper {
         };
         shared.counters.enqueued.fetch_add(1, Ordering::SeqCst);
         if shared.closed.load(Ordering::Relaxed) {
-            shared.counters.drop_logs(1);
+            self.after_shutdown();
             return;
         }
         let size = queued_size(&capture);
@@ -472,6 +484,21 @@ impl Shipper {
             shared.release(size);
             self.full();
         }
+    }
+
+    /// Counts a record made after shutdown (the guard was dropped, maybe too early) and says so on stderr:
+    /// at once, then at most once a minute with the count. Only this path pays for the report's lock.
+    #[cold]
+    fn after_shutdown(&self) {
+        let counters = &self.shared.counters;
+        counters.drop_logs(1);
+        let n = counters.after_shutdown.fetch_add(1, Ordering::Relaxed) + 1;
+        self.shared.reporter.limited(
+            "after-shutdown",
+            &format!(
+                "logiscout: shipping was shut down (the Guard was dropped or shut down), so logs made since are printed but not shipped: {n} so far, counted as dropped in stats(). Keep the Guard alive until the end of main."
+            ),
+        );
     }
 
     /// Counts a record dropped because the buffer is full; the worker reports such drops (never the hot
@@ -1035,97 +1062,121 @@ impl Delivery {
         }
     }
 
-    /// Delivers one batch (splitting it on 413), settling every log as sent or dropped.
+    /// Delivers one batch (splitting it on 413, down to single records), settling every log as sent or
+    /// dropped. The batch counts once in `batches_sent` (every log accepted) or `batches_failed` (some
+    /// dropped), however many pieces it was split into: at most 2n - 1 POSTs for n logs.
     async fn deliver(self: Arc<Self>, content: BatchContent, mut unsettled: Unsettled) {
         let mut rng = fastrand::Rng::new();
         let mut queue = vec![content];
+        let mut dropped_any = false;
         while let Some(content) = queue.pop() {
             let batch = self.encode(&content);
-            let started = Instant::now();
-            let mut attempt = 0u32;
-            let outcome = loop {
-                let successes = self.shared.successes.load(Ordering::Acquire);
-                match self.transport.send(&batch).await {
-                    Ok(()) => {
-                        self.shared.successes.fetch_add(1, Ordering::AcqRel);
-                        // The endpoint answers: batches sleeping in backoff try again now.
-                        self.shared.retry_now.notify_waiters();
-                        break Ok(());
-                    }
-                    Err(SendError::TooLarge) => break Err(SendError::TooLarge),
-                    Err(SendError::Rejected { status, reason }) => {
-                        break Err(SendError::Rejected { status, reason })
-                    }
-                    Err(SendError::Retry {
-                        reason,
-                        retry_after,
-                    }) => {
-                        let delay = self.retry.delay(attempt, retry_after, &mut rng);
-                        if started.elapsed() + delay > self.retry.give_up_after {
-                            break Err(SendError::Retry {
-                                reason,
-                                retry_after,
-                            });
-                        }
-                        self.shared
-                            .counters
-                            .batches_retried
-                            .fetch_add(1, Ordering::Relaxed);
-                        self.shared.reporter.limited(
-                            "retry",
-                            &format!("logiscout: ingest failed ({reason}); retrying with backoff"),
-                        );
-                        self.back_off(delay, retry_after.is_some(), successes).await;
-                        attempt = attempt.saturating_add(1);
-                    }
-                }
-            };
             let logs = batch.logs as u64;
-            match outcome {
+            let outcome = self.send_with_retries(&batch, &mut rng).await;
+            let dropped = match outcome {
                 Ok(()) => {
-                    self.shared
-                        .counters
-                        .batches_sent
-                        .fetch_add(1, Ordering::Relaxed);
                     self.settle_part(&mut unsettled, &content, true);
-                    self.shared.recycle(content);
+                    None
                 }
                 Err(SendError::TooLarge) => match content.split() {
                     Ok((a, b)) => {
                         queue.push(b);
                         queue.push(a);
+                        continue;
                     }
                     Err(content) => {
-                        self.fail(&mut unsettled, &content);
+                        self.settle_part(&mut unsettled, &content, false);
                         self.shared.recycle(content);
                         self.shared.reporter.limited(
                             "413",
                             "logiscout: the endpoint refused a single log as too large (413); it was dropped",
                         );
+                        dropped_any = true;
+                        continue;
                     }
                 },
-                Err(SendError::Rejected { status, reason }) => {
-                    self.fail(&mut unsettled, &content);
-                    self.shared.recycle(content);
-                    let text = format!(
-                        "logiscout: the ingest endpoint refused a batch ({reason}); {logs} logs dropped"
-                    );
+                Err(SendError::Rejected { status, reason }) => Some((
                     if status == 401 || status == 403 {
-                        self.shared.reporter.once("auth", &text);
+                        None
                     } else {
-                        self.shared.reporter.limited("rejected", &text);
+                        Some("rejected")
+                    },
+                    format!("logiscout: the ingest endpoint refused a batch ({reason}); {logs} logs dropped"),
+                )),
+                Err(SendError::Retry { reason, .. }) => Some((
+                    Some("gave-up"),
+                    format!(
+                        "logiscout: gave up delivering a batch after retrying ({reason}); {logs} logs dropped"
+                    ),
+                )),
+            };
+            if let Some((kind, text)) = dropped {
+                self.settle_part(&mut unsettled, &content, false);
+                dropped_any = true;
+                match kind {
+                    Some(kind) => self.shared.reporter.limited(kind, &text),
+                    // A refused token is reported once for the life of the process.
+                    None => self.shared.reporter.once("auth", &text),
+                }
+            }
+            self.shared.recycle(content);
+        }
+        let counter = if dropped_any {
+            &self.shared.counters.batches_failed
+        } else {
+            &self.shared.counters.batches_sent
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends one encoded batch, retrying transient failures with backoff until `give_up_after`.
+    async fn send_with_retries(
+        &self,
+        batch: &EncodedBatch,
+        rng: &mut fastrand::Rng,
+    ) -> Result<(), SendError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let successes = self.shared.successes.load(Ordering::Acquire);
+            match self.transport.send(batch).await {
+                Ok(()) => {
+                    self.shared.successes.fetch_add(1, Ordering::AcqRel);
+                    // The endpoint answers: batches sleeping in backoff try again now.
+                    self.shared.retry_now.notify_waiters();
+                    return Ok(());
+                }
+                Err(SendError::Retry {
+                    reason,
+                    retry_after,
+                }) => {
+                    let delay = self.retry.delay(attempt, retry_after, rng);
+                    if started.elapsed() + delay > self.retry.give_up_after {
+                        return Err(SendError::Retry {
+                            reason,
+                            retry_after,
+                        });
                     }
+                    self.shared
+                        .counters
+                        .batches_retried
+                        .fetch_add(1, Ordering::Relaxed);
+                    if reason.starts_with(crate::transport::CERTIFICATE_REFUSED) {
+                        // A configuration problem more than a passing one: said once, in plain words.
+                        self.shared.reporter.once(
+                            "certificate",
+                            &format!("logiscout: {reason}; batches are kept and retried with backoff in case it is fixed (this is reported once)"),
+                        );
+                    } else {
+                        self.shared.reporter.limited(
+                            "retry",
+                            &format!("logiscout: ingest failed ({reason}); retrying with backoff"),
+                        );
+                    }
+                    self.back_off(delay, retry_after.is_some(), successes).await;
+                    attempt = attempt.saturating_add(1);
                 }
-                Err(SendError::Retry { reason, .. }) => {
-                    self.fail(&mut unsettled, &content);
-                    self.shared.recycle(content);
-                    self.shared.reporter.limited(
-                        "gave-up",
-                        &format!(
-                            "logiscout: gave up delivering a batch after retrying ({reason}); {logs} logs dropped"
-                        ),
-                    );
-                }
+                Err(other) => return Err(other),
             }
         }
     }
@@ -1156,14 +1207,6 @@ impl Delivery {
             _ = tokio::time::sleep(delay) => {}
             _ = recovered => {}
         }
-    }
-
-    fn fail(&self, unsettled: &mut Unsettled, content: &BatchContent) {
-        self.shared
-            .counters
-            .batches_failed
-            .fetch_add(1, Ordering::Relaxed);
-        self.settle_part(unsettled, content, false);
     }
 
     fn settle_part(&self, unsettled: &mut Unsettled, content: &BatchContent, sent: bool) {

@@ -41,6 +41,52 @@ pub fn validate(body: &serde_json::Value) -> Result<(), String> {
     }
 }
 
+/// A TLS endpoint on 127.0.0.1 whose certificate is self-signed and names another host
+/// (`wrong.example`): every client that checks certificates refuses it during the handshake. It never
+/// gets to HTTP. Returns its `https://127.0.0.1:PORT/ingest` URL and a count of handshakes attempted.
+pub fn bad_certificate_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = vec![
+        CertificateDer::from_pem_slice(include_bytes!("tls/self-signed.cert.pem"))
+            .expect("fixture certificate"),
+    ];
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("tls/self-signed.key.pem"))
+        .expect("fixture key");
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config"),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = handshakes.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut buf = [0u8; 1024];
+                // Drives the handshake; the client aborts it.
+                let _ = std::io::Read::read(&mut tls, &mut buf);
+            });
+        }
+    });
+    (format!("https://{addr}/ingest"), handshakes)
+}
+
 /// How the server answers one request.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -54,6 +100,8 @@ pub struct Reply {
     pub hang: bool,
     /// Extra bytes of response body.
     pub body_len: usize,
+    /// Extra response headers (e.g. `Location` for a redirect).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -65,6 +113,7 @@ impl Reply {
             delay: Duration::ZERO,
             hang: false,
             body_len: 0,
+            headers: Vec::new(),
         }
     }
     /// 200 OK.
@@ -91,6 +140,11 @@ impl Reply {
     /// Sends `len` bytes of body.
     pub fn body_len(mut self, len: usize) -> Self {
         self.body_len = len;
+        self
+    }
+    /// Adds a response header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 }
@@ -400,6 +454,14 @@ async fn ingest(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: B
     if let Some(ra) = reply.retry_after {
         if let Ok(v) = ra.parse() {
             response.headers_mut().insert("retry-after", v);
+        }
+    }
+    for (name, value) in &reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name.as_str()),
+            axum::http::HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().insert(name, value);
         }
     }
     response

@@ -433,6 +433,12 @@ impl Batcher {
     /// Forgets a group (which has nothing left to send).
     fn remove(&mut self, slot: Slot) {
         if let Some(group) = self.slots.get_mut(slot).and_then(Option::take) {
+            // A pending end forgotten with its group (a request restarted and ended again without a
+            // payload) leaves the batcher: fences stop waiting for it.
+            if let Some(seq) = group.close_seq.filter(|_| group.needs_close) {
+                self.pending_closes = self.pending_closes.saturating_sub(1);
+                self.close_left(seq);
+            }
             self.work.remove(&group.order);
             self.index.remove(&group.id);
             self.free.push(slot);
@@ -500,16 +506,19 @@ impl Batcher {
             match group.close_seq.replace(seq) {
                 None => self.pending_closes += 1,
                 // A second end for the same request: the first one's index leaves, this one arrives.
-                Some(old) => {
-                    for f in &mut self.fences {
-                        if old < f.seq {
-                            f.held -= 1;
-                        }
-                    }
-                    self.fences.retain(|f| f.held > 0);
-                }
+                Some(old) => self.close_left(old),
             }
         }
+    }
+
+    /// A pending end received at `seq` is no longer held (outside `take`, which counts its own).
+    fn close_left(&mut self, seq: u64) {
+        for f in &mut self.fences {
+            if seq < f.seq {
+                f.held = f.held.saturating_sub(1);
+            }
+        }
+        self.fences.retain(|f| f.held > 0);
     }
 
     /// A flush's fence at receive index `seq`: it is drained once everything received before it (logs,
@@ -574,7 +583,7 @@ impl Batcher {
                 }
             }
         }
-        self.pending_closes -= cut.closes;
+        self.pending_closes = self.pending_closes.saturating_sub(cut.closes);
         cut.fences.retain(|f| f.held > 0);
         self.fences = cut.fences;
         if self.is_idle() {
@@ -623,7 +632,7 @@ impl Cut {
     fn left(&mut self, seq: u64) {
         for f in &mut self.fences {
             if seq < f.seq {
-                f.held -= 1;
+                f.held = f.held.saturating_sub(1);
             }
         }
     }

@@ -49,6 +49,28 @@ fn init_errors_are_clear_and_a_second_backend_is_refused() {
     let again = logiscout::init(Config::new("svc")).unwrap_err();
     assert!(matches!(again, Error::AlreadyInitialized), "{again:?}");
     assert!(again.to_string().contains("already installed"));
+    // A Prod init that cannot install its logger leaves no worker behind (all or nothing).
+    let workers = || {
+        std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks
+                    .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                    .filter(|name| name.trim() == "logiscout-worke")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let before = workers();
+    let prod = Config::new("svc")
+        .env(logiscout::Env::Prod)
+        .api_token("lgs_x")
+        .endpoint("http://127.0.0.1:9/ingest");
+    assert!(matches!(
+        logiscout::init(prod),
+        Err(Error::AlreadyInitialized)
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(workers(), before, "the second init's worker was stopped");
     drop(guard);
 }
 

@@ -8,21 +8,21 @@ use logiscout_core::correlation::{Context, Scoped};
 pin_project_lite::pin_project! {
     /// A response body polled inside the request's correlation scope, so records emitted while a
     /// streaming body is produced carry the request's ID.
-    pub struct CorrelatedBody<B> {
+    pub struct CorrelatedMessageBody<B> {
         #[pin]
         inner: Scoped<B>,
     }
 }
 
-impl<B> CorrelatedBody<B> {
+impl<B> CorrelatedMessageBody<B> {
     pub(crate) fn new(inner: B, ctx: Context) -> Self {
-        CorrelatedBody {
+        CorrelatedMessageBody {
             inner: Scoped::new(Some(ctx), inner),
         }
     }
 }
 
-impl<B: MessageBody> MessageBody for CorrelatedBody<B> {
+impl<B: MessageBody> MessageBody for CorrelatedMessageBody<B> {
     type Error = B::Error;
 
     fn size(&self) -> BodySize {

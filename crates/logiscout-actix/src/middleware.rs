@@ -10,12 +10,16 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
 
-use crate::body::CorrelatedBody;
+use crate::body::CorrelatedMessageBody;
 
 /// The middleware with its default behaviour: `App::new().wrap(Correlation)`.
 ///
 /// Header `x-correlation-id`, valid incoming IDs kept, UUID v4 for new ones, payloads only for requests
 /// that logged something. [`Correlation::options`] changes these.
+///
+/// Each request's [`CorrelationId`] is put in its headers and its extensions, where the handler's
+/// `CorrelationId` argument (the extractor) and `req.extensions().get::<CorrelationId>()` find it; it is the
+/// one `logiscout::correlation::CorrelationId` type, re-exported here.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Correlation;
 
@@ -23,8 +27,8 @@ impl Correlation {
     /// The builder for non-default behaviour; it is itself the middleware (`.wrap(...)` it).
     ///
     /// ```
-    /// use logiscout_actix::Correlation;
-    /// use logiscout_core::correlation::CorrelationId;
+    /// # mod logiscout { pub use logiscout_core::*; pub mod actix { pub use logiscout_actix::*; } }
+    /// use logiscout::actix::{Correlation, CorrelationId};
     ///
     /// let mw = Correlation::options()
     ///     .header_name("x-request-id")
@@ -100,7 +104,7 @@ impl CorrelationOptions {
     }
 }
 
-type Respond<B> = ServiceResponse<CorrelatedBody<B>>;
+type Respond<B> = ServiceResponse<CorrelatedMessageBody<B>>;
 
 impl<S, B> Transform<S, ServiceRequest> for Correlation
 where
@@ -192,7 +196,8 @@ where
             match fut.await {
                 Ok(response) => {
                     finish.done(response.status().as_u16());
-                    let mut response = response.map_body(|_, body| CorrelatedBody::new(body, ctx));
+                    let mut response =
+                        response.map_body(|_, body| CorrelatedMessageBody::new(body, ctx));
                     response.headers_mut().insert(header, value);
                     Ok(response)
                 }
@@ -257,6 +262,28 @@ mod tests {
         let resp = err.error_response();
         assert_eq!(resp.status().as_u16(), 403);
         assert_eq!(resp.headers().get("x-correlation-id").unwrap(), "err-id-1");
+    }
+
+    #[actix_web::test]
+    async fn the_extractor_is_what_the_extensions_hold() {
+        // One `CorrelationId` type: the handler's argument and `req.extensions().get::<CorrelationId>()`
+        // (the pitfall of a separate extractor type, always `None`) see the same ID.
+        async fn both(req: actix_web::HttpRequest, id: crate::CorrelationId) -> HttpResponse {
+            use actix_web::HttpMessage as _;
+            let stored = req.extensions().get::<crate::CorrelationId>().cloned();
+            HttpResponse::Ok().body(format!(
+                "{id} {}",
+                stored.expect("stored by the middleware")
+            ))
+        }
+        let app =
+            test::init_service(App::new().wrap(Correlation).route("/", web::get().to(both))).await;
+        let req = test::TestRequest::get()
+            .uri("/")
+            .insert_header(("x-correlation-id", "same-id-1"))
+            .to_request();
+        let body = test::call_and_read_body(&app, req).await;
+        assert_eq!(body, "same-id-1 same-id-1");
     }
 
     #[actix_web::test]

@@ -174,10 +174,10 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> (bool, String)) {
 /// The loggers given one (tracing-appender's worker, ftlog's thread) write each formatted record with one
 /// `write_all`, which is one `write` call here since every call takes the whole buffer: writes = records.
 /// The counting happens on the logger's own output thread, not on the timed calling thread.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CountingSink(Arc<SinkState>);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct SinkState {
     writes: AtomicU64,
     first: Mutex<Option<String>>,

@@ -151,6 +151,7 @@ thread_local! {
 
 /// Marks the records logged on this thread while it lives as `critical` (used by `critical!`).
 #[doc(hidden)]
+#[derive(Debug)]
 pub struct CriticalGuard(());
 
 impl CriticalGuard {

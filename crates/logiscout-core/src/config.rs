@@ -136,6 +136,10 @@ pub struct Config {
     pub(crate) gzip: bool,
     /// `Config::proxy` (`Some(Some(url))`) or `Config::no_proxy` (`Some(None)`); `None`: the environment.
     pub(crate) proxy: Option<Option<String>>,
+    /// The wire protocol (`Config::protocol`).
+    pub(crate) protocol: crate::protocol::Protocol,
+    /// Extra request headers (`Config::header`); their values are never shown.
+    pub(crate) headers: crate::protocol::Headers,
 }
 
 impl fmt::Debug for Config {
@@ -199,6 +203,8 @@ impl fmt::Debug for Config {
                     .as_ref()
                     .map(|p| p.as_deref().map(redact_userinfo)),
             )
+            .field("protocol", &self.protocol)
+            .field("headers", &self.headers)
             .finish()
     }
 }
@@ -245,6 +251,8 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             gzip: false,
             proxy: None,
+            protocol: crate::protocol::Protocol::LogiScout,
+            headers: crate::protocol::Headers::default(),
         }
     }
 
@@ -257,11 +265,13 @@ impl Config {
     /// | `LOGISCOUT_ENV` | `dev` or `prod` |
     /// | `LOGISCOUT_ENDPOINT` | ingest URL |
     /// | `LOGISCOUT_CONSOLE` | `pretty`, `json` or `off` |
+    /// | `LOGISCOUT_PROTOCOL` | `logiscout`, `otlp` or `otlp-json` (see [`Config::protocol`]) |
     ///
     /// Builder methods called afterwards override these. `RUST_LOG` is read by [`init`](crate::init).
     ///
     /// # Errors
-    /// [`Error::InvalidEnv`] or [`Error::InvalidConsole`] for values it does not know.
+    /// [`Error::InvalidEnv`], [`Error::InvalidConsole`] or [`Error::InvalidSetting`] (`protocol`) for
+    /// values it does not know.
     pub fn from_env() -> Result<Self, Error> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut config = match var("LOGISCOUT_SERVICE_NAME") {
@@ -280,7 +290,37 @@ impl Config {
         if let Some(console) = var("LOGISCOUT_CONSOLE") {
             config = config.console(console.parse()?);
         }
+        if let Some(protocol) = var("LOGISCOUT_PROTOCOL") {
+            config = config.protocol(protocol.parse()?);
+        }
         Ok(config)
+    }
+
+    /// The wire protocol: [`Protocol::LogiScout`](crate::Protocol::LogiScout) (the default), or OTLP/HTTP
+    /// to an OpenTelemetry Collector or vendor ([`Protocol::Otlp`](crate::Protocol::Otlp), protobuf;
+    /// [`Protocol::OtlpJson`](crate::Protocol::OtlpJson), JSON), which needs the `otlp` cargo feature.
+    ///
+    /// With OTLP the endpoint is the full URL as given (a collector's is `http://host:4318/v1/logs`), the
+    /// API token is optional (sent as `Authorization: Bearer` when set), and [`Config::header`] adds the
+    /// headers a vendor wants. OTLP has no batch-ID header, so a batch retried after a lost response
+    /// (the collector took it, the answer never arrived) may be stored twice.
+    pub fn protocol(mut self, protocol: crate::protocol::Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Adds a header to every ingest request (e.g. `x-api-key` for a vendor's OTLP endpoint). Its value is
+    /// never shown: `Debug` prints the name only. Names that logiscout sets itself (`content-type`,
+    /// `content-encoding`, `user-agent`, …) are refused by [`init`](crate::init).
+    ///
+    /// ```
+    /// let config = logiscout_core::Config::new("s").header("x-api-key", "k_live_123");
+    /// let shown = format!("{config:?}");
+    /// assert!(shown.contains("x-api-key") && !shown.contains("k_live_123"));
+    /// ```
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.0.push((name.into(), value.into()));
+        self
     }
 
     /// Sets the service name.
@@ -338,6 +378,8 @@ impl Config {
     /// `errors`, `warnings`, `all`, `none`, `silent`, `quiet`, `notice`, `information`,
     /// `informational`, `dbg`, in any case) is refused by [`init`](crate::init) with
     /// [`Error::InvalidFilter`], as is an unknown level after `=` (`"hyper=loud"`).
+    ///
+    /// [`set_filter`](crate::set_filter) changes the filter while the program runs, with the same rules.
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = Some(directives.into());
         self
@@ -500,6 +542,28 @@ impl Config {
 
     /// The level filter this configuration gives, with `RUST_LOG` applied when allowed.
     pub(crate) fn build_filter(&self) -> Result<env_filter::Filter, Error> {
+        let from_env = if self.read_rust_log {
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        } else {
+            None
+        };
+        let (origin, directives) = match (&from_env, &self.filter) {
+            (Some(env), _) => ("RUST_LOG", env.as_str()),
+            (None, Some(own)) => ("Config::filter", own.as_str()),
+            (None, None) => ("default", "info"),
+        };
+        Self::parse_filter(origin, directives)
+    }
+
+    /// Parses level filter directives (`RUST_LOG` syntax) coming from `origin`, refusing a bare word
+    /// that reads like a level and is not one. `init` (through `build_filter`) and `set_filter` both use
+    /// it, so they accept and refuse exactly the same directives.
+    pub(crate) fn parse_filter(
+        origin: &'static str,
+        directives: &str,
+    ) -> Result<env_filter::Filter, Error> {
         /// Words that read like a level and are not one, with the level meant. `env_filter` takes a bare
         /// word for a module name, so `RUST_LOG=verbose` would mean "only the module `verbose`": nothing.
         const NOT_LEVELS: &[(&str, &str)] = &[
@@ -537,18 +601,6 @@ impl Config {
                 })
         }
         let mut builder = env_filter::Builder::new();
-        let from_env = if self.read_rust_log {
-            std::env::var("RUST_LOG")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        } else {
-            None
-        };
-        let (origin, directives) = match (&from_env, &self.filter) {
-            (Some(env), _) => ("RUST_LOG", env.as_str()),
-            (None, Some(own)) => ("Config::filter", own.as_str()),
-            (None, None) => ("default", "info"),
-        };
         if let Some(reason) = level_like_word(directives) {
             return Err(Error::InvalidFilter { origin, reason });
         }
@@ -610,11 +662,30 @@ impl Config {
                 "base must be more than zero and max_delay at least base",
             ));
         }
+        #[cfg(not(feature = "otlp"))]
+        if self.protocol.is_otlp() {
+            return Err(invalid(
+                "protocol",
+                format!(
+                    "Protocol::{:?} needs the `otlp` cargo feature: enable it (`logiscout = {{ features = [\"otlp\"] }}`) or use Protocol::LogiScout",
+                    self.protocol
+                ),
+            ));
+        }
+        self.headers.to_reqwest()?;
         if self.env == Env::Dev {
             return Ok(None);
         }
         match &self.api_token {
             Some(t) if !t.0.trim().is_empty() => {}
+            // OTLP collectors often take no token: it is sent only when set.
+            None if self.protocol.is_otlp() => {}
+            Some(_) if self.protocol.is_otlp() => {
+                return Err(invalid(
+                    "api_token",
+                    "is empty: leave it unset for an OTLP endpoint that needs no token",
+                ))
+            }
             _ => return Err(Error::MissingApiToken),
         }
         let endpoint = self.endpoint.as_deref().ok_or(Error::MissingEndpoint)?;

@@ -549,7 +549,7 @@ impl<'v> VisitValue<'v> for PlainValue<'_> {
         Ok(())
     }
     fn visit_bool(&mut self, v: bool) -> Result<(), kv::Error> {
-        self.out.push_str(if v { "True" } else { "False" });
+        self.out.push_str(if v { "true" } else { "false" });
         Ok(())
     }
     fn visit_str(&mut self, v: &str) -> Result<(), kv::Error> {
@@ -606,7 +606,7 @@ mod tests {
         assert_eq!(
             line,
             "1970-01-01T00:00:00.000000Z [info     ] User logged in                 [api] \
-             user_id=123 name=\"Ada Lovelace\" ok=True ratio=NaN correlation_id=req-1"
+             user_id=123 name=\"Ada Lovelace\" ok=true ratio=NaN correlation_id=req-1"
         );
         assert!(!line.contains('\x1b'));
         assert!(pretty(&record, None, true).contains("\x1b[36muser_id"));

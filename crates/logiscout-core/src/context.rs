@@ -44,9 +44,18 @@ use std::time::{Instant, SystemTime};
 /// The longest correlation ID accepted, in bytes (the wire format's limit).
 pub const MAX_CORRELATION_ID_LEN: usize = 128;
 
+/// The header that carries the ID in and out of a service by default: `x-correlation-id` (the tower
+/// layers' and the actix middleware's default).
+pub const DEFAULT_HEADER: &str = "x-correlation-id";
+
 /// A correlation ID: the key that ties together every record of one request or job.
 ///
 /// Cheap to clone (a reference-counted string).
+///
+/// It is also the request extractor of axum (feature `axum`) and actix-web (feature `actix`) handlers, and
+/// what `logiscout::tower::CorrelationLayer` and `logiscout::actix::Correlation` store in the request's
+/// extensions: `async fn handler(id: CorrelationId)` and `req.extensions().get::<CorrelationId>()` see the
+/// same ID. Without the middleware, the extractor gives the current scope's ID, or a new one.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CorrelationId(Arc<str>);
 

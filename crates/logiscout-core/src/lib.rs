@@ -21,7 +21,13 @@ mod config;
 mod console;
 mod context;
 mod error;
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod extract;
+mod filter;
 mod logger;
+#[cfg(feature = "otlp")]
+mod otlp;
+mod protocol;
 mod record;
 mod transport;
 mod worker;
@@ -39,6 +45,7 @@ use std::time::Duration;
 pub use bind::BoundLogger;
 pub use config::{Config, Console, Env};
 pub use error::Error;
+pub use protocol::Protocol;
 pub use record::{FieldValue, WireLevel};
 pub use worker::{FlushReport, Stats};
 
@@ -46,9 +53,12 @@ pub use worker::{FlushReport, Stats};
 pub mod correlation {
     pub use crate::context::{
         current, current_context, scope, sync_scope, Context, CorrelationId, FutureExt,
-        InvalidCorrelationId, RequestInfo, Scoped, MAX_CORRELATION_ID_LEN,
+        InvalidCorrelationId, RequestInfo, Scoped, DEFAULT_HEADER, MAX_CORRELATION_ID_LEN,
     };
 }
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// For middleware authors: tell the shipper when a request starts and ends, so its payload carries the
 /// request's method, path, status and duration. `logiscout-tower` and `logiscout-actix` call these; other
@@ -120,8 +130,10 @@ pub const SDK: &str = concat!("logiscout-rust/", env!("CARGO_PKG_VERSION"));
 /// ```
 pub fn init(config: Config) -> Result<Guard, Error> {
     let endpoint = config.validate()?;
-    let transport = match (&endpoint, &config.api_token) {
-        (Some(url), Some(token)) => {
+    let token = config.api_token.as_ref();
+    let transport = match (&endpoint, token) {
+        // OTLP ships without a token too (sent as a Bearer token only when set).
+        (Some(url), token) if token.is_some() || config.protocol.is_otlp() => {
             let route = transport::route(url, &config.proxy_setting()?, |name| {
                 std::env::var(name).ok()
             })
@@ -130,24 +142,30 @@ pub fn init(config: Config) -> Result<Guard, Error> {
                 reason,
             })?;
             Some(
-                transport::HttpTransport::with_route(
+                transport::HttpTransport::with_options(
                     url.clone(),
                     token,
                     config.request_timeout,
                     config.gzip,
                     &route,
+                    config.protocol,
+                    config.headers.to_reqwest()?,
                 )
                 .map_err(|reason| Error::Transport { reason })?,
             )
         }
         _ => None,
     };
-    let logger = logger::install(logger::Logger::new(&config)?)?;
+    // All or nothing: the worker starts before the logger is installed, so a worker that cannot start
+    // leaves nothing installed (a later `init` can succeed), and a logger that cannot be installed
+    // stops the worker it would have fed.
+    let logger = logger::Logger::new(&config)?;
     if let Some(transport) = transport {
         let shipper = worker::Shipper::start(worker_settings(&config), Arc::new(transport))
             .map_err(Error::Worker)?;
         let _ = logger.shipper.set(shipper);
     }
+    logger::install(logger)?;
     Ok(Guard { _private: () })
 }
 
@@ -194,6 +212,31 @@ impl Guard {
         std::mem::forget(self);
         report
     }
+
+    /// [`shutdown`](Self::shutdown) for async code: the wait happens on a thread of its own, so the
+    /// runtime's thread is never blocked, on any runtime (a current-thread one included: the worker has
+    /// its own thread and runtime, and never needs the caller's).
+    ///
+    /// Shutdown starts when this is called, not when the future is first polled; dropping the future does
+    /// not cancel it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), logiscout_core::Error> {
+    /// let guard = logiscout_core::init(logiscout_core::Config::new("docs"))?;
+    /// log::info!("Shutting down");
+    /// let report = guard.shutdown_async(Duration::from_secs(5)).await;
+    /// assert!(report.complete);
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown_async(
+        self,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = FlushReport> + Send + 'static {
+        std::mem::forget(self);
+        off_thread("logiscout-shutdown", move || shutdown_installed(timeout))
+    }
 }
 
 impl Drop for Guard {
@@ -219,8 +262,8 @@ fn shutdown_installed(timeout: Duration) -> FlushReport {
 
 /// Waits until every record logged before this call is delivered (or dropped), at most `timeout`.
 ///
-/// Blocks the calling thread: from async code, call it in `spawn_blocking`. Without shipping (`Env::Dev`,
-/// no `init`) it returns at once.
+/// Blocks the calling thread: from async code, use [`flush_async`]. Without shipping (`Env::Dev`, no
+/// `init`) it returns at once.
 ///
 /// ```
 /// use std::time::Duration;
@@ -237,6 +280,85 @@ pub fn flush(timeout: Duration) -> FlushReport {
     };
     log::logger().flush();
     report
+}
+
+/// [`flush`] for async code: waits until every record logged before this call is delivered (or dropped),
+/// at most `timeout`, without blocking the runtime's thread.
+///
+/// The wait happens on a thread of its own and the future only awaits its answer, so this works on any
+/// runtime, a current-thread one included (the worker has its own thread and runtime and never needs the
+/// caller's), and other tasks keep running meanwhile. The flush starts when this is called, not when the
+/// future is first polled; dropping the future does not cancel it.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// log::info!(order_id = "abc"; "Order created");
+/// let report = logiscout_core::flush_async(Duration::from_secs(2)).await;
+/// assert!(report.complete);
+/// # }
+/// ```
+pub fn flush_async(
+    timeout: Duration,
+) -> impl std::future::Future<Output = FlushReport> + Send + 'static {
+    off_thread("logiscout-flush", move || flush(timeout))
+}
+
+/// Runs a blocking flush or shutdown on a new thread and returns a future of its report: nothing of the
+/// caller's runtime is used (no `spawn_blocking`, no timer), so any executor can await it.
+fn off_thread(
+    name: &str,
+    wait: impl FnOnce() -> FlushReport + Send + 'static,
+) -> impl std::future::Future<Output = FlushReport> + Send + 'static {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _ = tx.send(wait());
+        })
+        .is_ok();
+    async move {
+        let report = if started { rx.await.ok() } else { None };
+        // No thread could be started (or it panicked): nothing was waited for.
+        report.unwrap_or_else(|| FlushReport {
+            complete: false,
+            stats: stats(),
+        })
+    }
+}
+
+/// Changes the level filter while the program runs: from the next log call on, records are printed and
+/// shipped by `directives` (`RUST_LOG` syntax, as [`Config::filter`]), and `log::max_level()` follows.
+///
+/// The directives are parsed and checked as `Config::filter`'s are (a bare word that reads like a level
+/// and is not one, such as `verbose` or `warning`, is refused). A log call reads the filter without a
+/// lock or a shared write, for about 5 instructions (callgrind, `examples/profile_hot_path.rs`).
+///
+/// # Errors
+/// [`Error::InvalidFilter`] when the directives are refused: the filter in force stays.
+/// [`Error::NotInitialized`] before [`init`].
+///
+/// ```
+/// use log::Level;
+///
+/// let _guard = logiscout_core::init(logiscout_core::Config::new("docs").read_rust_log(false))?;
+/// assert!(log::log_enabled!(Level::Info));
+///
+/// logiscout_core::set_filter("warn,my_crate::db=debug")?;
+/// assert!(!log::log_enabled!(Level::Info));
+/// assert!(log::log_enabled!(target: "my_crate::db", Level::Debug));
+///
+/// // Refused: nothing changes.
+/// assert!(logiscout_core::set_filter("verbose").is_err());
+/// assert!(!log::log_enabled!(Level::Info));
+/// # Ok::<(), logiscout_core::Error>(())
+/// ```
+pub fn set_filter(directives: &str) -> Result<(), Error> {
+    let filter = Config::parse_filter("logiscout::set_filter", directives)?;
+    let logger = logger::installed().ok_or(Error::NotInitialized)?;
+    logger.set_filter(filter);
+    Ok(())
 }
 
 /// The shipping counters (all zero in `Env::Dev` or before `init`).
@@ -256,6 +378,30 @@ pub fn stats() -> Stats {
 pub mod __private {
     pub use crate::bind::CriticalGuard;
     pub use log;
+
+    /// For `logiscout-tracing`: true on logiscout's worker thread (its events are never shipped).
+    pub fn on_worker_thread() -> bool {
+        crate::worker::on_worker_thread()
+    }
+
+    /// For `logiscout-tracing`: whether the installed logger's filter lets a record of `level` for
+    /// `target` through (false before `init`).
+    pub fn enabled(level: log::Level, target: &str) -> bool {
+        crate::logger::installed().is_some_and(|l| {
+            log::Log::enabled(
+                l,
+                &log::Metadata::builder().level(level).target(target).build(),
+            )
+        })
+    }
+
+    /// For `logiscout-tracing`: one record through the installed logger's pipeline, whoever holds the
+    /// `log` slot (tracing-log's `LogTracer` may), printed on logiscout's console only when `console`.
+    pub fn log_from_layer(record: &log::Record<'_>, critical: bool, console: bool) {
+        if let Some(logger) = crate::logger::installed() {
+            logger.log_record(record, critical, console);
+        }
+    }
 
     /// The batcher alone, for `benches/batcher.rs`; not a public API.
     pub mod batcher {

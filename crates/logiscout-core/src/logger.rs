@@ -11,11 +11,13 @@ use crate::config::Config;
 use crate::console::ConsoleSink;
 use crate::context;
 use crate::error::Error;
+use crate::filter::SwapFilter;
 use crate::record::{Timestamp, WireLevel};
 use crate::worker::{self, Shipper};
 
 pub(crate) struct Logger {
-    filter: env_filter::Filter,
+    /// Replaced whole by [`set_filter`](crate::set_filter); a log call reads it without a lock.
+    filter: SwapFilter,
     console: ConsoleSink,
     service: Arc<str>,
     /// Set right after the logger is installed, in `Env::Prod` only.
@@ -58,7 +60,7 @@ impl Drop for DepthGuard {
 impl Logger {
     pub(crate) fn new(config: &Config) -> Result<Logger, Error> {
         Ok(Logger {
-            filter: config.build_filter()?,
+            filter: SwapFilter::new(config.build_filter()?),
             console: ConsoleSink::new(
                 config.console,
                 config.console_writer.clone(),
@@ -71,18 +73,35 @@ impl Logger {
     }
 
     pub(crate) fn max_level(&self) -> log::LevelFilter {
-        self.filter.filter()
+        self.filter.with(env_filter::Filter::filter)
+    }
+
+    /// Filters the records of the next log calls with `filter`, and moves `log::max_level` with it.
+    pub(crate) fn set_filter(&self, filter: env_filter::Filter) {
+        self.filter
+            .replace(filter, |now| log::set_max_level(now.filter()));
     }
 }
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        self.filter.enabled(metadata)
+        self.filter.with(|f| f.enabled(metadata))
     }
 
     fn log(&self, record: &Record<'_>) {
-        let critical = take_critical();
-        if !self.filter.matches(record) {
+        self.log_record(record, take_critical(), true);
+    }
+
+    fn flush(&self) {
+        self.console.flush();
+    }
+}
+
+impl Logger {
+    /// The pipeline of one record: filter → context → console (when `console`) → queue. `log` records
+    /// and the tracing layer's events both come through here.
+    pub(crate) fn log_record(&self, record: &Record<'_>, critical: bool, console: bool) {
+        if !self.filter.with(|f| f.matches(record)) {
             return;
         }
         let Some(_depth) = DepthGuard::enter() else {
@@ -91,7 +110,11 @@ impl Log for Logger {
         let level = WireLevel::from_log(record.level(), critical);
         let ts = Timestamp::now();
         let (correlation, unannounced) = context::current_for_log();
-        if self.console.is_on() {
+        #[cfg(feature = "testing")]
+        if crate::testing::is_active() {
+            crate::testing::offer(record, level, correlation.as_ref());
+        }
+        if console && self.console.is_on() {
             self.console
                 .write(record, level, ts, correlation.as_ref(), &self.service);
         }
@@ -111,10 +134,6 @@ impl Log for Logger {
             }
         }
     }
-
-    fn flush(&self) {
-        self.console.flush();
-    }
 }
 
 static LOGGER: OnceLock<&'static Logger> = OnceLock::new();
@@ -128,7 +147,13 @@ pub(crate) fn installed() -> Option<&'static Logger> {
 pub(crate) fn install(logger: Logger) -> Result<&'static Logger, Error> {
     let max = logger.max_level();
     let logger: &'static Logger = Box::leak(Box::new(logger));
-    log::set_logger(logger).map_err(|_| Error::AlreadyInitialized)?;
+    if log::set_logger(logger).is_err() {
+        // Another backend holds the `log` slot: nothing of this logger may keep running.
+        if let Some(shipper) = logger.shipper.get() {
+            shipper.stop_quietly();
+        }
+        return Err(Error::AlreadyInitialized);
+    }
     log::set_max_level(max);
     let _ = LOGGER.set(logger);
     Ok(logger)

@@ -6,35 +6,13 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use logiscout_testkit::{IngestServer, Reply};
+use logiscout_testkit::{IngestServer, Lines, Reply};
 
 use crate::config::ApiToken;
+use crate::reliability_tests::diagnostics;
 use crate::shipping_tests::{log, settings, TOKEN};
 use crate::transport::{no_proxy_matches, route, HttpTransport, ProxySetting, Route};
 use crate::worker::{Shipper, WorkerSettings};
-
-/// Captured diagnostic lines.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn writer(&self) -> Option<crate::config::SharedWriter> {
-        Some(Arc::new(Mutex::new(Box::new(self.clone()))))
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn shipper_via(url: &str, route: &Route, tweak: impl FnOnce(&mut WorkerSettings)) -> Shipper {
     let mut s = settings();
@@ -85,7 +63,7 @@ fn a_redirect_is_a_failed_delivery_dropped_counted_and_named() {
         let lines = Lines::default();
         let shipper = shipper_via(&server.url(), &Route::Direct, |s| {
             s.max_batch_logs = 50;
-            s.diagnostics = lines.writer();
+            s.diagnostics = diagnostics(&lines);
         });
         for n in 0..50 {
             log(&shipper, None, n);
@@ -335,7 +313,7 @@ fn every_post_answered_413_splits_down_to_single_records_counted_once() {
     let lines = Lines::default();
     let shipper = shipper_via(&server.url(), &Route::Direct, |s| {
         s.max_batch_logs = 200;
-        s.diagnostics = lines.writer();
+        s.diagnostics = diagnostics(&lines);
     });
     for n in 0..200 {
         log(&shipper, None, n);
@@ -362,7 +340,7 @@ fn logs_after_shutdown_are_dropped_and_said_so_once() {
     let server = IngestServer::start();
     let lines = Lines::default();
     let shipper = shipper_via(&server.url(), &Route::Direct, |s| {
-        s.diagnostics = lines.writer();
+        s.diagnostics = diagnostics(&lines);
     });
     log(&shipper, None, 0);
     let report = shipper.shutdown(Duration::from_secs(5));
@@ -444,7 +422,7 @@ fn a_self_signed_certificate_is_refused_and_reported_once_in_plain_words() {
         s.retry.base = Duration::from_millis(10);
         s.retry.max_delay = Duration::from_millis(40);
         s.retry.give_up_after = Duration::from_millis(600);
-        s.diagnostics = lines.writer();
+        s.diagnostics = diagnostics(&lines);
     });
     for n in 0..8 {
         log(&shipper, None, n);

@@ -6,33 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log::{Level, Record};
-use logiscout_testkit::{IngestServer, Reply};
+use logiscout_testkit::{IngestServer, Lines, Reply};
 use proptest::prelude::*;
 
 use crate::record::{Timestamp, WireLevel};
 use crate::shipping_tests::{assert_balanced, log, numbers, start, start_at, start_with, TOKEN};
 
-/// Captured diagnostic lines.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn writer(&self) -> Option<crate::config::SharedWriter> {
-        Some(Arc::new(Mutex::new(Box::new(self.clone()))))
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
+/// Captured diagnostic lines (the testkit's writer), as the worker's `diagnostics` destination.
+pub(crate) fn diagnostics(lines: &Lines) -> Option<crate::config::SharedWriter> {
+    Some(Arc::new(Mutex::new(Box::new(lines.clone()))))
 }
 
 #[test]
@@ -44,7 +26,7 @@ fn refused_batches_are_dropped_once_each_with_one_line_and_no_token() {
         let shipper = start(&server, |s| {
             s.max_batch_logs = 5;
             s.max_in_flight = 1;
-            s.diagnostics = lines.writer();
+            s.diagnostics = diagnostics(&lines);
         });
         for n in 0..15 {
             log(&shipper, None, n);
@@ -211,7 +193,7 @@ fn a_tls_failure_and_a_401_never_print_the_token() {
     let shipper = start_at(&url, Duration::from_secs(2), false, |s| {
         s.max_batch_logs = 1;
         s.retry.give_up_after = Duration::from_millis(300);
-        s.diagnostics = lines.writer();
+        s.diagnostics = diagnostics(&lines);
     });
     log(&shipper, None, 1);
     assert!(shipper.flush(Duration::from_secs(5)).complete);
@@ -225,7 +207,7 @@ fn a_tls_failure_and_a_401_never_print_the_token() {
     let lines = Lines::default();
     let shipper = start(&server, |s| {
         s.max_batch_logs = 1;
-        s.diagnostics = lines.writer();
+        s.diagnostics = diagnostics(&lines);
     });
     log(&shipper, None, 1);
     assert!(shipper.flush(Duration::from_secs(5)).complete);
@@ -406,12 +388,12 @@ fn drops_for_a_full_buffer_keep_being_reported_while_they_go_on() {
     let server = IngestServer::start();
     server.stop();
     let lines = Lines::default();
-    // The endpoint is down and nothing is due for 30 s: the records stay in the batcher until the byte
-    // cap is reached, and every later one is dropped.
+    // The endpoint is down and nothing is due for 30 s (but the first batch, which retries): the records
+    // stay in the batcher or in flight until the byte cap is reached, and every later one is dropped.
     let shipper = start(&server, |s| {
         s.max_buffer_bytes = 64 << 10;
         s.max_batch_logs = 1000;
-        s.diagnostics = lines.writer();
+        s.diagnostics = diagnostics(&lines);
         s.drop_report_every = Duration::from_millis(300);
     });
     let burst = |from: usize| {
@@ -419,12 +401,22 @@ fn drops_for_a_full_buffer_keep_being_reported_while_they_go_on() {
             log(&shipper, None, n);
         }
     };
+    // The lines about the buffer (the first batch, due a second after the first record, adds retry
+    // lines of its own while the endpoint is down).
+    let buffer_text = || {
+        lines
+            .text()
+            .lines()
+            .filter(|l| l.contains("shipping buffer"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
     let wait_for_lines = |n: usize| {
         let t = Instant::now();
-        while lines.text().lines().count() < n && t.elapsed() < Duration::from_secs(5) {
+        while buffer_text().lines().count() < n && t.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        lines.text()
+        buffer_text()
     };
     burst(0);
     assert!(shipper.stats().logs_dropped > 0);
@@ -440,7 +432,7 @@ fn drops_for_a_full_buffer_keep_being_reported_while_they_go_on() {
     let total = shipper.stats().logs_dropped;
     wait_for_lines(2);
     std::thread::sleep(Duration::from_millis(800));
-    let text = lines.text();
+    let text = buffer_text();
     let all: Vec<&str> = text.lines().collect();
     assert!(all.len() >= 2, "{text}");
     assert!(
@@ -453,7 +445,7 @@ fn drops_for_a_full_buffer_keep_being_reported_while_they_go_on() {
     );
     // No new drops, no new line.
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(lines.text().lines().count(), all.len());
+    assert_eq!(buffer_text().lines().count(), all.len());
 }
 
 #[test]
@@ -513,4 +505,57 @@ fn shutdown_gives_each_batch_in_backoff_a_last_attempt_at_once() {
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     assert!(report.complete, "{report:?}");
     assert_eq!(report.stats.logs_sent, 5);
+}
+
+/// Polls `lines` until it holds a line containing `needle`, for at most `within`; returns the time taken.
+fn wait_for_line(lines: &Lines, needle: &str, within: Duration) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        if lines.text().contains(needle) {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+#[test]
+fn a_refused_token_is_reported_within_three_seconds_of_the_first_log() {
+    let server = IngestServer::start();
+    server.reply_always(Reply::status(401));
+    let lines = Lines::default();
+    let shipper = start(&server, |s| s.diagnostics = diagnostics(&lines));
+    assert_eq!(
+        crate::shipping_tests::settings().max_batch_wait,
+        Duration::from_secs(30)
+    );
+    log(&shipper, None, 0);
+    let took = wait_for_line(&lines, "401", Duration::from_secs(3));
+    let text = lines.text();
+    assert!(took.is_some(), "no line within 3 s: {text:?}");
+    assert!(text.contains("refused"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+    assert_eq!(server.received().len(), 1);
+    shipper.shutdown(Duration::from_millis(200));
+}
+
+#[test]
+fn an_unreachable_endpoint_is_reported_within_three_seconds_of_the_first_log() {
+    // A loopback port with nothing listening: connections are refused.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let lines = Lines::default();
+    let shipper = start_at(
+        &format!("http://127.0.0.1:{port}/ingest"),
+        Duration::from_secs(5),
+        false,
+        |s| s.diagnostics = diagnostics(&lines),
+    );
+    log(&shipper, None, 0);
+    let took = wait_for_line(&lines, "ingest failed", Duration::from_secs(3));
+    assert!(took.is_some(), "no line within 3 s: {:?}", lines.text());
+    assert_eq!(shipper.stats().logs_sent, 0);
+    shipper.shutdown(Duration::from_millis(200));
 }

@@ -147,15 +147,50 @@ fn two_hundred_logs_make_exactly_one_post_with_the_wire_headers() {
 fn a_lone_record_goes_out_after_max_batch_wait() {
     let server = IngestServer::start();
     let shipper = start(&server, |s| s.max_batch_wait = Duration::from_millis(400));
+    // The first batch after start goes out promptly (`FIRST_BATCH_WAIT`); this is about the ones after.
+    log(&shipper, None, 0);
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
     let t0 = Instant::now();
     log(&shipper, None, 1);
-    assert!(server.wait_until(Duration::from_secs(5), |r| !r.is_empty()));
-    let waited = server.received()[0].at - t0;
+    assert!(server.wait_until(Duration::from_secs(5), |r| r.len() == 2));
+    let waited = server.received()[1].at - t0;
     assert!(waited >= Duration::from_millis(380), "{waited:?}");
     assert!(waited < Duration::from_millis(1400), "{waited:?}");
     // No empty POSTs afterwards.
     std::thread::sleep(Duration::from_millis(900));
-    assert_eq!(server.received().len(), 1);
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn the_first_batch_goes_out_promptly_and_later_ones_on_the_usual_triggers() {
+    let server = IngestServer::start();
+    // The defaults: 200 logs or 30 s.
+    let shipper = start(&server, |_| {});
+    let t0 = Instant::now();
+    log(&shipper, None, 0);
+    assert!(server.wait_until(Duration::from_secs(3), |r| !r.is_empty()));
+    let first = server.received()[0].at - t0;
+    assert!(
+        first >= crate::worker::FIRST_BATCH_WAIT - Duration::from_millis(20),
+        "{first:?}"
+    );
+    assert!(first < Duration::from_secs(2), "{first:?}");
+    // Steady state: 5 logs spread over 2 s make no POST before `max_batch_wait`.
+    for n in 1..=5 {
+        std::thread::sleep(Duration::from_millis(400));
+        log(&shipper, None, n);
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        server.received().len(),
+        1,
+        "a POST came before 200 logs or max_batch_wait"
+    );
+    assert!(shipper.flush(Duration::from_secs(5)).complete);
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(numbers(&got[0].logs()), [0]);
+    assert_eq!(numbers(&got[1].logs()), [1, 2, 3, 4, 5]);
 }
 
 #[test]

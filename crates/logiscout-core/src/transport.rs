@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use crate::config::ApiToken;
+use crate::protocol::Protocol;
 
 /// How the client reaches the ingest endpoint.
 #[derive(Clone, PartialEq, Eq)]
@@ -149,6 +150,10 @@ pub(crate) enum SendError {
     TooLarge,
     /// Other 4xx: retrying cannot help.
     Rejected { status: u16, reason: String },
+    /// OTLP: accepted with `partial_success`: `rejected` of the batch's records were refused (not to be
+    /// retried), the rest stored; `message` is the server's `errorMessage`.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    PartlyRejected { rejected: u64, message: String },
 }
 
 pub(crate) type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
@@ -156,6 +161,11 @@ pub(crate) type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendErro
 /// Something that can deliver one batch.
 pub(crate) trait Transport: Send + Sync + 'static {
     fn send<'a>(&'a self, batch: &'a EncodedBatch) -> SendFuture<'a>;
+
+    /// The wire protocol bodies for this transport are encoded in.
+    fn protocol(&self) -> Protocol {
+        Protocol::LogiScout
+    }
 }
 
 /// The response body is never read past this many bytes.
@@ -165,16 +175,29 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub(crate) struct HttpTransport {
     client: reqwest::Client,
     endpoint: url::Url,
-    auth: reqwest::header::HeaderValue,
+    /// `Authorization: Bearer …`; optional with OTLP.
+    auth: Option<reqwest::header::HeaderValue>,
     gzip: bool,
+    protocol: Protocol,
+    /// `Config::header`s, values marked sensitive.
+    headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
 }
 
 impl fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpTransport")
             .field("endpoint", &self.endpoint.as_str())
-            .field("auth", &"Bearer [redacted]")
+            .field("auth", &self.auth.as_ref().map(|_| "Bearer [redacted]"))
             .field("gzip", &self.gzip)
+            .field("protocol", &self.protocol)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -194,6 +217,7 @@ impl HttpTransport {
     /// A transport that reaches `endpoint` by `route`. Redirects are never followed: a 3xx is a failed
     /// delivery (a redirect to a login page would swallow the logs; one to another origin would send
     /// them, and the token, elsewhere).
+    #[cfg(test)]
     pub(crate) fn with_route(
         endpoint: url::Url,
         token: &ApiToken,
@@ -201,9 +225,40 @@ impl HttpTransport {
         gzip: bool,
         route: &Route,
     ) -> Result<Self, String> {
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0))
-            .map_err(|_| "the API token contains characters not allowed in a header".to_owned())?;
-        auth.set_sensitive(true);
+        Self::with_options(
+            endpoint,
+            Some(token),
+            timeout,
+            gzip,
+            route,
+            Protocol::LogiScout,
+            Vec::new(),
+        )
+    }
+
+    /// [`with_route`](Self::with_route) with the wire protocol, an optional token (OTLP) and extra
+    /// headers.
+    pub(crate) fn with_options(
+        endpoint: url::Url,
+        token: Option<&ApiToken>,
+        timeout: Duration,
+        gzip: bool,
+        route: &Route,
+        protocol: Protocol,
+        headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+    ) -> Result<Self, String> {
+        let auth = match token {
+            Some(token) => {
+                let mut auth =
+                    reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0))
+                        .map_err(|_| {
+                            "the API token contains characters not allowed in a header".to_owned()
+                        })?;
+                auth.set_sensitive(true);
+                Some(auth)
+            }
+            None => None,
+        };
         let builder = reqwest::Client::builder()
             .user_agent(crate::SDK)
             .timeout(timeout)
@@ -227,16 +282,30 @@ impl HttpTransport {
             endpoint,
             auth,
             gzip,
+            protocol,
+            headers,
         })
     }
 
     async fn send_once(&self, batch: &EncodedBatch) -> Result<(), SendError> {
+        let content_type = match self.protocol {
+            Protocol::Otlp => "application/x-protobuf",
+            _ => "application/json",
+        };
         let mut request = self
             .client
             .post(self.endpoint.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::AUTHORIZATION, self.auth.clone())
-            .header("X-LogiScout-Batch-Id", batch.id.as_str());
+            .header(reqwest::header::CONTENT_TYPE, content_type);
+        if let Some(auth) = &self.auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name.clone(), value.clone());
+        }
+        // OTLP has no idempotency key: a retry after a lost response may store a batch twice.
+        if self.protocol == Protocol::LogiScout {
+            request = request.header("X-LogiScout-Batch-Id", batch.id.as_str());
+        }
         request = if self.gzip {
             let mut enc = flate2::write::GzEncoder::new(
                 Vec::with_capacity(batch.body.len() / 4),
@@ -272,12 +341,56 @@ impl HttpTransport {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(|v| redirect_origin(&self.endpoint, v));
+        if self.protocol.is_otlp() {
+            return self
+                .otlp_outcome(response, status, retry_after, location)
+                .await;
+        }
         // The outcome is the status: a 2xx settles the batch now, however slowly the body follows. The
         // body is read on its own (at most 64 KiB or 1 s), so the connection can be reused, and never
         // changes the outcome.
         tokio::spawn(drain(response));
         classify(status, retry_after, location.as_deref())
     }
+
+    /// OTLP's outcome: the status after the OTLP/HTTP spec; a 2xx body is read (at most 64 KiB or 1 s)
+    /// for its `partial_success`.
+    async fn otlp_outcome(
+        &self,
+        response: reqwest::Response,
+        status: u16,
+        retry_after: Option<Duration>,
+        location: Option<String>,
+    ) -> Result<(), SendError> {
+        if !(200..=299).contains(&status) {
+            tokio::spawn(drain(response));
+            return classify_otlp(status, retry_after, location.as_deref());
+        }
+        let body = read_bounded(response).await;
+        #[cfg(feature = "otlp")]
+        if let Some((rejected, message)) =
+            crate::otlp::partial_success(&body, self.protocol == Protocol::OtlpJson)
+        {
+            return Err(SendError::PartlyRejected { rejected, message });
+        }
+        let _ = body;
+        Ok(())
+    }
+}
+
+/// A response body, at most [`MAX_RESPONSE_BYTES`] or [`MAX_DRAIN_TIME`] of it.
+async fn read_bounded(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < MAX_RESPONSE_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, read).await;
+    body
 }
 
 /// Reads and discards a response body, at most [`MAX_RESPONSE_BYTES`] or [`MAX_DRAIN_TIME`].
@@ -308,6 +421,10 @@ fn redirect_origin(endpoint: &url::Url, location: &str) -> String {
 impl Transport for HttpTransport {
     fn send<'a>(&'a self, batch: &'a EncodedBatch) -> SendFuture<'a> {
         Box::pin(self.send_once(batch))
+    }
+
+    fn protocol(&self) -> Protocol {
+        self.protocol
     }
 }
 
@@ -402,6 +519,33 @@ pub(crate) fn classify(
     }
 }
 
+/// Maps a status after the OTLP/HTTP spec: 429, 502, 503 and 504 are retried (honouring `Retry-After`);
+/// 413 splits the batch as in the LogiScout format; every other non-2xx status (400 included) is final.
+pub(crate) fn classify_otlp(
+    status: u16,
+    retry_after: Option<Duration>,
+    location: Option<&str>,
+) -> Result<(), SendError> {
+    match status {
+        200..=299 => Ok(()),
+        429 | 502 | 503 | 504 => Err(SendError::Retry {
+            reason: format!("HTTP {status}"),
+            retry_after,
+        }),
+        413 => Err(SendError::TooLarge),
+        300..=399 => classify(status, retry_after, location),
+        _ => Err(SendError::Rejected {
+            status,
+            reason: match status {
+                400 => "HTTP 400: the OTLP endpoint refused the batch as malformed".to_owned(),
+                401 | 403 => format!("HTTP {status}: the OTLP endpoint refused the credentials (Config::api_token or Config::header)"),
+                404 => "HTTP 404: no OTLP logs receiver at this URL (a collector's is http://host:4318/v1/logs)".to_owned(),
+                _ => format!("HTTP {status}"),
+            },
+        }),
+    }
+}
+
 /// `Retry-After` as seconds or an HTTP date (relative to `now`).
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -471,6 +615,28 @@ mod tests {
         assert!(matches!(
             classify(429, Some(Duration::from_secs(3)), None),
             Err(SendError::Retry { retry_after: Some(d), .. }) if d == Duration::from_secs(3)
+        ));
+    }
+
+    #[test]
+    fn otlp_statuses_follow_the_otlp_spec() {
+        assert_eq!(classify_otlp(200, None, None), Ok(()));
+        for s in [429, 502, 503, 504] {
+            assert!(
+                matches!(classify_otlp(s, Some(Duration::from_secs(2)), None), Err(SendError::Retry { retry_after: Some(d), .. }) if d == Duration::from_secs(2)),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 404, 408, 500, 501, 505] {
+            assert!(
+                matches!(classify_otlp(s, None, None), Err(SendError::Rejected { status, .. }) if status == s),
+                "{s}"
+            );
+        }
+        assert_eq!(classify_otlp(413, None, None), Err(SendError::TooLarge));
+        assert!(matches!(
+            classify_otlp(307, None, None),
+            Err(SendError::Rejected { status: 307, .. })
         ));
     }
 

@@ -54,6 +54,10 @@ pub struct Stats {
     /// Batches in which at least one log was dropped (refused, retries exhausted, a single log too large
     /// even alone); a batch split after a `413` counts once.
     pub batches_failed: u64,
+    /// Request starts and ends lost to a full queue: that request's payload then lacks its method and
+    /// path (a lost start) or its status and duration (a lost end). Its logs are counted in the `logs_*`
+    /// counters like any other.
+    pub request_events_dropped: u64,
 }
 
 impl Stats {
@@ -97,12 +101,12 @@ struct Counters {
     full_drops: AtomicU64,
     /// Records made after shutdown (dropped; reported on stderr).
     after_shutdown: AtomicU64,
-    /// Request start/end events lost to a full queue.
+    /// Request start/end events lost to a full queue (`Stats::request_events_dropped`).
     events_dropped: AtomicU64,
-    /// Request ends handed to the worker, and those resolved (shipped, dropped, or needing no payload).
-    /// (`flush` tracks ends through its fence; these are for tests and diagnostics.)
+    /// Request ends handed to the worker (tests check that quiet requests send none; `flush` tracks ends
+    /// through its fence, so nothing else needs this count).
+    #[cfg(test)]
     ends_enqueued: AtomicU64,
-    ends_settled: AtomicU64,
 }
 
 impl Counters {
@@ -116,6 +120,7 @@ impl Counters {
             batches_sent: self.batches_sent.load(Ordering::Relaxed),
             batches_retried: self.batches_retried.load(Ordering::Relaxed),
             batches_failed: self.batches_failed.load(Ordering::Relaxed),
+            request_events_dropped: self.events_dropped.load(Ordering::Relaxed),
             logs_enqueued: self.enqueued.load(Ordering::SeqCst),
         }
     }
@@ -342,7 +347,6 @@ impl Shared {
             }
             Event::RequestFinished { .. } => {
                 self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
-                self.counters.ends_settled.fetch_add(1, Ordering::SeqCst);
             }
             Event::RequestStarted { .. } => {
                 self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
@@ -563,10 +567,10 @@ impl Shipper {
             duration_ms: request.started.elapsed().as_secs_f64() * 1000.0,
         };
         let counters = &self.shared.counters;
+        #[cfg(test)]
         counters.ends_enqueued.fetch_add(1, Ordering::SeqCst);
         if self.shared.offer(event).is_err() {
             counters.events_dropped.fetch_add(1, Ordering::Relaxed);
-            counters.ends_settled.fetch_add(1, Ordering::SeqCst);
         }
     }
 
@@ -678,6 +682,30 @@ impl Shipper {
         }
     }
 
+    /// Stops a worker that never received a record (its logger could not be installed): no report.
+    pub(crate) fn stop_quietly(&self) {
+        let thread = match self.thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let (reply, done) = std::sync::mpsc::channel();
+        let deadline = Instant::now();
+        if self
+            .shared
+            .control
+            .send(Control::Shutdown { deadline, reply })
+            .is_ok()
+        {
+            self.shared.wake.notify_one();
+            if done.recv_timeout(Duration::from_secs(1)).is_ok() {
+                if let Some(thread) = thread {
+                    let _ = thread.join();
+                }
+            }
+        }
+    }
+
     pub(crate) fn shutdown_timeout(&self) -> Duration {
         self.shutdown_timeout
     }
@@ -737,17 +765,10 @@ struct Unsettled {
     shared: Arc<Shared>,
     logs: u64,
     bytes: usize,
-    /// Request ends this batch carries.
-    ends: u64,
 }
 
 impl Unsettled {
     fn settle(&mut self, sent: bool) {
-        self.shared
-            .counters
-            .ends_settled
-            .fetch_add(self.ends, Ordering::SeqCst);
-        self.ends = 0;
         if sent {
             self.shared
                 .counters
@@ -764,7 +785,7 @@ impl Unsettled {
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        if self.logs > 0 || self.bytes > 0 || self.ends > 0 {
+        if self.logs > 0 || self.bytes > 0 {
             self.settle(false);
         }
     }
@@ -846,6 +867,12 @@ impl DropReport {
 /// How often the worker looks at the queue when nobody wakes it.
 const TICK: Duration = Duration::from_millis(100);
 
+/// The first batch after start goes out this long after the first record (or sooner, on the usual
+/// triggers), so a refused token or an unreachable endpoint shows on stderr within seconds of the first
+/// log, not after `max_batch_wait`; the wait gathers a start-up burst into that one batch. Later batches
+/// keep the usual triggers (`max_batch_logs`, `max_batch_wait`).
+pub(crate) const FIRST_BATCH_WAIT: Duration = Duration::from_secs(1);
+
 async fn worker_loop(
     shared: &Arc<Shared>,
     control: &Receiver<Control>,
@@ -866,12 +893,17 @@ async fn worker_loop(
     let mut outstanding: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
     let mut shutdown: Option<(Instant, std::sync::mpsc::Sender<bool>)> = None;
     let mut drops = DropReport::default();
+    // The first batch's prompt take (see `FIRST_BATCH_WAIT`): due once the first record is held, done
+    // once any batch was taken. The batcher's own triggers are left as they are.
+    let mut first_due: Option<Instant> = None;
+    let mut first_taken = false;
     let delivery = Arc::new(Delivery {
         shared: shared.clone(),
         transport,
         retry: settings.retry,
         service_name: settings.service_name.clone(),
         environment: settings.environment,
+        max_batch_bytes: settings.max_batch_bytes,
     });
     loop {
         while let Ok(c) = control.try_recv() {
@@ -910,7 +942,6 @@ async fn worker_loop(
                         batcher.set_close_seq(&id, seq);
                     } else {
                         // No payload needed (or the start was lost): resolved now.
-                        shared.counters.ends_settled.fetch_add(1, Ordering::SeqCst);
                     }
                 }
                 Event::Flush { reply } => {
@@ -933,7 +964,11 @@ async fn worker_loop(
             }
         }
         drops.report(shared, settings.drop_report_every, now);
-        let forced = !flushes.is_empty() || shutdown.is_some();
+        if !first_taken && first_due.is_none() && !batcher.is_idle() {
+            first_due = Some(now + FIRST_BATCH_WAIT);
+        }
+        let first_now = first_due.is_some_and(|due| now >= due);
+        let forced = !flushes.is_empty() || shutdown.is_some() || first_now;
         while in_flight.len() < settings.max_in_flight
             && (batcher.ready(now) || (forced && !batcher.is_idle()))
         {
@@ -947,11 +982,12 @@ async fn worker_loop(
                 );
             }
             let Some(content) = content else { break };
+            first_taken = true;
+            first_due = None;
             let unsettled = Unsettled {
                 shared: shared.clone(),
                 logs: content.log_count() as u64,
                 bytes: content.accounted_bytes(),
-                ends: content.closed_requests() as u64,
             };
             let number = next_delivery;
             next_delivery += 1;
@@ -1003,6 +1039,9 @@ async fn worker_loop(
         if let Some(d) = batcher.deadline() {
             wake_at = wake_at.min(d);
         }
+        if let Some(d) = first_due {
+            wake_at = wake_at.min(d);
+        }
         if let Some((deadline, _)) = &shutdown {
             wake_at = wake_at.min(*deadline);
         }
@@ -1033,6 +1072,9 @@ struct Delivery {
     retry: RetryPolicy,
     service_name: String,
     environment: &'static str,
+    /// OTLP bodies above this are split before sending (the batcher's caps count the LogiScout format;
+    /// OTLP/JSON, with its per-attribute objects, may come out larger).
+    max_batch_bytes: usize,
 }
 
 impl Delivery {
@@ -1047,14 +1089,26 @@ impl Delivery {
             .counters
             .unreported_drops
             .swap(0, Ordering::Relaxed);
-        let body = content.encode(&BatchMeta {
-            batch_id: &id,
-            service_name: &self.service_name,
-            environment: self.environment,
-            sdk: crate::SDK,
-            dropped_logs: dropped,
-            flushed_at: Timestamp::now(),
-        });
+        let body = match self.transport.protocol() {
+            // OTLP has no field for the drop count: it stays in `stats()`.
+            #[cfg(feature = "otlp")]
+            protocol if protocol.is_otlp() => crate::otlp::encode(
+                content,
+                &crate::otlp::Resource {
+                    service_name: &self.service_name,
+                    environment: self.environment,
+                },
+                protocol == crate::Protocol::OtlpJson,
+            ),
+            _ => content.encode(&BatchMeta {
+                batch_id: &id,
+                service_name: &self.service_name,
+                environment: self.environment,
+                sdk: crate::SDK,
+                dropped_logs: dropped,
+                flushed_at: Timestamp::now(),
+            }),
+        };
         EncodedBatch {
             id,
             body: body.into(),
@@ -1072,10 +1126,34 @@ impl Delivery {
         while let Some(content) = queue.pop() {
             let batch = self.encode(&content);
             let logs = batch.logs as u64;
+            let oversized = batch.body.len() > self.max_batch_bytes;
+            let content = if oversized && self.transport.protocol().is_otlp() {
+                match content.split() {
+                    Ok((a, b)) => {
+                        queue.push(b);
+                        queue.push(a);
+                        continue;
+                    }
+                    // A single record larger than the cap goes as it is (a 413 drops it).
+                    Err(content) => content,
+                }
+            } else {
+                content
+            };
             let outcome = self.send_with_retries(&batch, &mut rng).await;
             let dropped = match outcome {
                 Ok(()) => {
                     self.settle_part(&mut unsettled, &content, true);
+                    None
+                }
+                Err(SendError::PartlyRejected { rejected, message }) => {
+                    let rejected = rejected.min(logs);
+                    self.settle_partly(&mut unsettled, &content, rejected);
+                    dropped_any |= rejected > 0;
+                    self.shared.reporter.once(
+                        "partial-success",
+                        &format!("logiscout: the OTLP endpoint rejected {rejected} of {logs} logs of a batch ({message}); they were dropped (counted in stats(); this is reported once)"),
+                    );
                     None
                 }
                 Err(SendError::TooLarge) => match content.split() {
@@ -1176,6 +1254,12 @@ impl Delivery {
                     self.back_off(delay, retry_after.is_some(), successes).await;
                     attempt = attempt.saturating_add(1);
                 }
+                Err(partly @ SendError::PartlyRejected { .. }) => {
+                    // The endpoint answered 2xx: it is up.
+                    self.shared.successes.fetch_add(1, Ordering::AcqRel);
+                    self.shared.retry_now.notify_waiters();
+                    return Err(partly);
+                }
                 Err(other) => return Err(other),
             }
         }
@@ -1209,19 +1293,38 @@ impl Delivery {
         }
     }
 
+    /// Settles `content` as accepted but for `rejected` of its logs (OTLP `partial_success`), which are
+    /// counted as dropped.
+    fn settle_partly(&self, unsettled: &mut Unsettled, content: &BatchContent, rejected: u64) {
+        let logs = (content.log_count() as u64).min(unsettled.logs);
+        let bytes = content.accounted_bytes().min(unsettled.bytes);
+        let rejected = rejected.min(logs);
+        unsettled.logs -= logs;
+        unsettled.bytes -= bytes;
+        let mut dropped = Unsettled {
+            shared: self.shared.clone(),
+            logs: rejected,
+            bytes: 0,
+        };
+        dropped.settle(false);
+        let mut sent = Unsettled {
+            shared: self.shared.clone(),
+            logs: logs - rejected,
+            bytes,
+        };
+        sent.settle(true);
+    }
+
     fn settle_part(&self, unsettled: &mut Unsettled, content: &BatchContent, sent: bool) {
         let logs = (content.log_count() as u64).min(unsettled.logs);
         let bytes = content.accounted_bytes().min(unsettled.bytes);
-        let ends = (content.closed_requests() as u64).min(unsettled.ends);
         let mut part = Unsettled {
             shared: self.shared.clone(),
             logs,
             bytes,
-            ends,
         };
         unsettled.logs -= logs;
         unsettled.bytes -= bytes;
-        unsettled.ends -= ends;
         part.settle(sent);
     }
 }

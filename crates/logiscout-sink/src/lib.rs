@@ -45,6 +45,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+/// The OTLP/HTTP logs receiver (`logiscout-sink --otlp`).
+#[cfg(feature = "otlp")]
+pub mod otlp;
+
 /// The wire format's JSON Schema (a copy of `logiscout-testkit`'s, checked equal by a test).
 pub const SCHEMA: &str = include_str!("wire-format.schema.json");
 

@@ -12,6 +12,7 @@ use logiscout_sink::{Faults, Sink, SinkConfig, DEFAULT_DEDUP_WINDOW, DEFAULT_MAX
 const AFTER_HELP: &str = "\
 Endpoints:
   POST /ingest (or /)  a batch in the wire format, plain or `Content-Encoding: gzip`
+  POST /v1/logs        with --otlp (instead of /ingest): OTLP/HTTP protobuf or JSON, plain or gzip
   GET  /stats          {\"batches\":N,\"logs\":N,\"requests\":N,\"payloads\":N,\"duplicates\":N,
                         \"rejected\":N,\"unauthorized\":N,\"faults\":N,\"dropped_logs\":N,\"received\":N}
 
@@ -108,6 +109,54 @@ struct Args {
     /// Seed the random choices of --fail-rate and --fail-status, for reproducible runs.
     #[arg(long, value_name = "N", help_heading = "Fault injection")]
     seed: Option<u64>,
+
+    /// Be an OTLP/HTTP logs receiver instead: `POST /v1/logs` (protobuf or JSON, decoded with the official
+    /// opentelemetry-proto types), one line per batch, `/stats`. Takes --listen, --token, --quiet and
+    /// --max-body-bytes; no fault injection, no --out.
+    #[arg(long, conflicts_with_all = ["out", "fail_status", "fail_rate", "hang", "close"])]
+    otlp: bool,
+}
+
+/// `--otlp`: the OTLP receiver until Ctrl-C.
+fn run_otlp(args: &Args) -> ExitCode {
+    use logiscout_sink::otlp::{OtlpSink, OtlpSinkConfig};
+    let sink = match OtlpSink::start(OtlpSinkConfig {
+        listen: args.listen,
+        token: args.token.clone(),
+        quiet: args.quiet,
+        max_body_bytes: args.max_body_bytes,
+        keep_requests: false,
+    }) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("logiscout-sink: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("logiscout-sink (OTLP) listening on {}", sink.url());
+    println!("  stats:   http://{}/stats", sink.addr());
+    println!(
+        "  token:   {}",
+        if args.token.is_some() {
+            "required"
+        } else {
+            "not checked"
+        }
+    );
+    println!("Ctrl-C to stop.");
+    let waited = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(tokio::signal::ctrl_c()));
+    if let Err(e) | Ok(Err(e)) = waited {
+        eprintln!("logiscout-sink: cannot wait for Ctrl-C: {e}");
+    }
+    let stats = sink.shutdown();
+    println!(
+        "stopped: {}",
+        serde_json::to_string(&stats).unwrap_or_default()
+    );
+    ExitCode::SUCCESS
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -156,6 +205,9 @@ fn describe(faults: &Faults) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.otlp {
+        return run_otlp(&args);
+    }
     let faults = Faults {
         statuses: args.fail_status,
         rate: args.fail_rate,

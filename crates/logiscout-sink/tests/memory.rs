@@ -3,6 +3,9 @@
 //!
 //! In a file of its own, with a single test: the allocator counts every thread of the process.
 
+// A counting global allocator implements the unsafe `GlobalAlloc` trait; it only forwards to `System`.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 

@@ -87,6 +87,30 @@ pub fn bad_certificate_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize
     (format!("https://{addr}/ingest"), handshakes)
 }
 
+/// A writer that keeps what is written (console output, diagnostic lines), shared by its clones.
+#[derive(Debug, Clone, Default)]
+pub struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
 /// How the server answers one request.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -345,6 +369,12 @@ fn serve_here(state: Shared, addr: SocketAddr) -> (tokio::runtime::Runtime, Sock
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
+        // The server's own tracing events (hyper's) are not the code under test's: they go nowhere.
+        .on_thread_start(|| {
+            std::mem::forget(tracing_core::dispatcher::set_default(
+                &tracing_core::Dispatch::none(),
+            ))
+        })
         .build()
         .expect("test runtime");
     // The port may linger briefly after a stop: retry the bind for a moment.

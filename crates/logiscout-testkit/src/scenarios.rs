@@ -36,6 +36,15 @@ pub struct Harness<'a> {
 
 const HEADER: &str = "x-correlation-id";
 
+impl std::fmt::Debug for Harness<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("app", &self.app)
+            .field("ingest", &self.ingest)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Harness<'_> {
     fn client() -> reqwest::Client {
         reqwest::Client::builder()

@@ -8,7 +8,7 @@ use logiscout_core::correlation::{Context, Scoped};
 use crate::body::CorrelatedBody;
 
 pin_project_lite::pin_project! {
-    /// The response future of [`Correlation`](crate::Correlation): runs the inner future in the
+    /// The response future of [`CorrelationService`](crate::CorrelationService): runs the inner future in the
     /// correlation scope, echoes the ID on the response, and records the request's end.
     pub struct ResponseFuture<F> {
         #[pin]

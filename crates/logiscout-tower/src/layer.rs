@@ -5,7 +5,7 @@ use http::HeaderName;
 use logiscout_core::correlation::CorrelationId;
 use tower_layer::Layer;
 
-use crate::service::Correlation;
+use crate::service::CorrelationService;
 
 /// Settings shared by every clone of the layer and its services.
 pub(crate) struct Settings {
@@ -17,9 +17,18 @@ pub(crate) struct Settings {
 
 /// A [`Layer`] that gives every request a correlation ID and runs it inside that correlation scope.
 ///
+/// The request's [`CorrelationId`] is put in its headers and its extensions (where the axum extractor and
+/// `req.extensions().get::<CorrelationId>()` find it) and echoed on the response. Its services are
+/// [`CorrelationService`]s.
+///
+/// With the `tower-http` feature, a `RequestId` that tower-http's `SetRequestIdLayer` (running before this
+/// layer) set or found is the request's ID, when it is a valid correlation ID: it wins over this layer's
+/// header, and `trust_incoming` does not apply to it (`SetRequestIdLayer` keeps an incoming `x-request-id`;
+/// remove that header before it at a trust boundary).
+///
 /// ```
-/// use logiscout_tower::CorrelationLayer;
-/// use logiscout_core::correlation::CorrelationId;
+/// # mod logiscout { pub mod tower { pub use logiscout_tower::*; } }
+/// use logiscout::tower::{CorrelationId, CorrelationLayer};
 ///
 /// let layer = CorrelationLayer::new()
 ///     .header_name(http::HeaderName::from_static("x-request-id"))
@@ -54,7 +63,7 @@ impl CorrelationLayer {
     pub fn new() -> Self {
         CorrelationLayer {
             settings: Arc::new(Settings {
-                header: crate::DEFAULT_HEADER,
+                header: HeaderName::from_static(crate::DEFAULT_HEADER),
                 trust_incoming: true,
                 generator: Arc::new(CorrelationId::generate),
                 record_all_requests: false,
@@ -99,9 +108,9 @@ impl CorrelationLayer {
 }
 
 impl<S> Layer<S> for CorrelationLayer {
-    type Service = Correlation<S>;
+    type Service = CorrelationService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Correlation::new(inner, self.settings.clone())
+        CorrelationService::new(inner, self.settings.clone())
     }
 }

@@ -9,7 +9,8 @@ use tower_service::Service;
 /// that does not already carry one, so the next service continues the same correlation.
 ///
 /// ```
-/// use logiscout_tower::PropagateCorrelationLayer;
+/// # mod logiscout { pub mod tower { pub use logiscout_tower::*; } }
+/// use logiscout::tower::PropagateCorrelationLayer;
 /// use tower_layer::Layer;
 ///
 /// # let client = tower::service_fn(|_req: http::Request<String>| async { Ok::<_, std::convert::Infallible>(()) });
@@ -30,7 +31,7 @@ impl PropagateCorrelationLayer {
     /// Uses the `x-correlation-id` header.
     pub fn new() -> Self {
         PropagateCorrelationLayer {
-            header: crate::DEFAULT_HEADER,
+            header: HeaderName::from_static(crate::DEFAULT_HEADER),
         }
     }
 

@@ -12,23 +12,23 @@ use crate::layer::Settings;
 
 /// The service made by [`CorrelationLayer`](crate::CorrelationLayer).
 #[derive(Clone)]
-pub struct Correlation<S> {
+pub struct CorrelationService<S> {
     inner: S,
     settings: Arc<Settings>,
 }
 
-impl<S: fmt::Debug> fmt::Debug for Correlation<S> {
+impl<S: fmt::Debug> fmt::Debug for CorrelationService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Correlation")
+        f.debug_struct("CorrelationService")
             .field("inner", &self.inner)
             .field("header", &self.settings.header)
             .finish_non_exhaustive()
     }
 }
 
-impl<S> Correlation<S> {
+impl<S> CorrelationService<S> {
     pub(crate) fn new(inner: S, settings: Arc<Settings>) -> Self {
-        Correlation { inner, settings }
+        CorrelationService { inner, settings }
     }
 
     /// The wrapped service.
@@ -37,7 +37,7 @@ impl<S> Correlation<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Correlation<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CorrelationService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
@@ -58,6 +58,10 @@ where
         } else {
             None
         };
+        // A tower-http `SetRequestIdLayer` in front has decided the request's ID: it becomes ours, so its
+        // `x-request-id`, `TraceLayer` spans and the shipped logs share one ID.
+        #[cfg(feature = "tower-http")]
+        let incoming = tower_http_request_id(&req).or(incoming);
         let id = incoming.unwrap_or_else(|| (settings.generator)());
         // Valid IDs are ASCII from a safe alphabet; a generator's odd output is replaced, never sent raw.
         let value = match HeaderValue::from_str(id.as_str()) {
@@ -75,6 +79,15 @@ where
         let future = correlation::sync_scope(ctx.clone(), || self.inner.call(req));
         ResponseFuture::new(future, ctx, settings.header.clone(), value)
     }
+}
+
+/// The `RequestId` tower-http's `SetRequestIdLayer` put in the extensions, when it is a valid correlation ID.
+#[cfg(feature = "tower-http")]
+fn tower_http_request_id<B>(req: &Request<B>) -> Option<CorrelationId> {
+    let id = req
+        .extensions()
+        .get::<tower_http::request_id::RequestId>()?;
+    CorrelationId::parse_bytes(id.header_value().as_bytes()).ok()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use logiscout_bench::peers;
 /// `in_context` runs a thread's whole share inside the logger's context (logiscout's correlation scope;
 /// loggers without one just call it); `drain` waits, untimed, until the logger has delivered every call
 /// made so far.
-pub fn log_facade_groups<C>(c: &mut Criterion, name: &str, in_context: C, drain: impl Fn())
+pub(crate) fn log_facade_groups<C>(c: &mut Criterion, name: &str, in_context: C, drain: impl Fn())
 where
     C: Fn(&mut dyn FnMut()) + Sync,
 {

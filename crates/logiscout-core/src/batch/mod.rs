@@ -76,6 +76,7 @@ pub(crate) struct BatchContent {
 
 impl BatchContent {
     /// How many requests this batch closes (their final payload is in it).
+    #[cfg(test)]
     pub(crate) fn closed_requests(&self) -> usize {
         self.parts.iter().filter(|p| p.closes).count()
     }

@@ -9,7 +9,7 @@ use http_body::Frame;
 logiscout_testkit::prod_logger!(pub service = "tower-tests");
 
 /// Three chunks; producing each one logs `chunk` with the tag.
-pub struct LoggingBody {
+pub(crate) struct LoggingBody {
     pub tag: String,
     pub next: usize,
 }

@@ -1,0 +1,87 @@
+//! Hot path of **logiscout's tracing layer** (function `logiscout_tracing_layer`), for the comparison with
+//! tracing-subscriber's JSON formatter into tracing-appender's non-blocking writer (`hot_tracing`): the
+//! same `tracing::info!(user_id = i, ratio = 0.25, region = "eu-west-1", "Order created okay!!")` inside
+//! the same entered span `info_span!("request", correlation_id = ..)`, through
+//! `registry().with(logiscout::tracing::layer())`, logiscout in `Env::Prod` shipping to a discarding
+//! loopback server, console off. The span's field travels into the record's metadata.
+//!
+//! `cargo bench -p logiscout-bench --bench hot_tracing_logiscout`
+//!
+//! One group, `hot_path_1_thread` (see `logiscout_bench::peers`): every 10,000 calls the bench waits,
+//! untimed, for delivery, and at the end it asserts that every call was enqueued and sent.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use logiscout_bench::peers;
+use tracing_subscriber::prelude::*;
+
+const NAME: &str = "logiscout_tracing_layer";
+
+fn drain() {
+    let report = logiscout::flush(peers::DRAIN_TIMEOUT);
+    assert!(report.complete, "flush: {:?}", report.stats);
+}
+
+fn bench(c: &mut Criterion) {
+    let server = logiscout_testkit::IngestServer::start_discarding();
+    let guard = logiscout::init(
+        logiscout::Config::new("bench")
+            .env(logiscout::Env::Prod)
+            .api_token("lgs_bench")
+            .endpoint(server.url())
+            .console(logiscout::Console::Off)
+            .read_rust_log(false)
+            .filter("info"),
+    )
+    .expect("init logiscout");
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(logiscout::tracing::layer()),
+    )
+    .expect("install the registry with logiscout's layer");
+
+    let mut group = c.benchmark_group(peers::GROUP_1_THREAD);
+    group.bench_function(NAME, |b| {
+        b.iter_custom(|iters| {
+            let span = tracing::info_span!("request", correlation_id = peers::CORRELATION_ID);
+            let _entered = span.enter();
+            peers::one_thread(
+                iters,
+                |i| {
+                    tracing::info!(
+                        user_id = i,
+                        ratio = 0.25,
+                        region = "eu-west-1",
+                        "Order created okay!!"
+                    )
+                },
+                drain,
+            )
+        })
+    });
+    group.finish();
+
+    drain();
+    let stats = logiscout::stats();
+    let calls = peers::calls_made();
+    eprintln!(
+        "{NAME}: {calls} timed calls; enqueued {} sent {} dropped {}",
+        stats.logs_enqueued, stats.logs_sent, stats.logs_dropped
+    );
+    assert_eq!(
+        stats.logs_dropped, 0,
+        "the bench must not measure the drop path"
+    );
+    assert_eq!(stats.logs_sent, calls, "every call must have been sent");
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.stats.logs_dropped, 0);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .measurement_time(peers::MEASUREMENT_TIME)
+        .warm_up_time(peers::WARM_UP_TIME);
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,534 @@
+//! The sink's OTLP mode (feature `otlp`, `logiscout-sink --otlp`): an OTLP/HTTP logs receiver on
+//! `POST /v1/logs` that decodes protobuf (`application/x-protobuf`) and OTLP/JSON (`application/json`)
+//! bodies, plain or gzip, with the official generated types of `opentelemetry-proto` (never structs of
+//! ours), prints one line per batch and answers `GET /stats`.
+//!
+//! ```
+//! use logiscout_sink::otlp::{OtlpSink, OtlpSinkConfig};
+//!
+//! let sink = OtlpSink::start(OtlpSinkConfig::default())?;
+//! println!("point an OTLP exporter at {}", sink.url()); // http://127.0.0.1:PORT/v1/logs
+//! # Ok::<(), logiscout_sink::Error>(())
+//! ```
+
+use std::convert::Infallible;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+/// The official generated OTLP types the sink decodes with, for checking what arrived.
+pub use opentelemetry_proto;
+pub use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use prost::Message as _;
+use serde::Serialize;
+
+use crate::Error;
+
+/// How the OTLP sink runs.
+#[derive(Debug, Clone)]
+pub struct OtlpSinkConfig {
+    /// Address to listen on (port 0 picks a free one; the default is `127.0.0.1:0`).
+    pub listen: SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` (401 otherwise). Never printed.
+    pub token: Option<String>,
+    /// Print no line per batch.
+    pub quiet: bool,
+    /// Refuse bodies larger than this (413), on the wire or after gunzip.
+    pub max_body_bytes: usize,
+    /// Keep every decoded request for [`OtlpSinkHandle::requests`] (tests, examples). Off for a
+    /// long-running process: memory then stays flat.
+    pub keep_requests: bool,
+}
+
+impl Default for OtlpSinkConfig {
+    fn default() -> Self {
+        OtlpSinkConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+            quiet: false,
+            max_body_bytes: crate::DEFAULT_MAX_BODY_BYTES,
+            keep_requests: true,
+        }
+    }
+}
+
+/// The OTLP sink's counters, as `GET /stats` answers them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct OtlpSinkStats {
+    /// Export requests decoded and accepted.
+    pub batches: u64,
+    /// Log records in them.
+    pub logs: u64,
+    /// Of those, sent as protobuf.
+    pub protobuf: u64,
+    /// Of those, sent as OTLP/JSON.
+    pub json: u64,
+    /// Bodies refused: undecodable (400), too large (413), unknown content type or encoding (415).
+    pub rejected: u64,
+    /// Requests refused for a missing or wrong token (401).
+    pub unauthorized: u64,
+}
+
+/// Starts the OTLP receiver.
+#[derive(Debug)]
+pub struct OtlpSink;
+
+struct Shared {
+    token: Option<String>,
+    quiet: bool,
+    max_body_bytes: usize,
+    keep: bool,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    stats: OtlpSinkStats,
+    requests: Vec<ExportLogsServiceRequest>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl OtlpSink {
+    /// Binds the listen address and serves on a thread of its own (from sync code or inside a runtime).
+    pub fn start(config: OtlpSinkConfig) -> Result<OtlpSinkHandle, Error> {
+        let listener =
+            std::net::TcpListener::bind(config.listen).map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(Error::Runtime)?;
+        listener.set_nonblocking(true).map_err(Error::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let shared = Arc::new(Shared {
+            token: config.token,
+            quiet: config.quiet,
+            max_body_bytes: config.max_body_bytes,
+            keep: config.keep_requests,
+            inner: Mutex::default(),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("logiscout-sink-otlp".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, thread_shared, stop_rx).await,
+                        Err(e) => eprintln!("logiscout-sink: cannot listen: {e}"),
+                    }
+                });
+            })
+            .map_err(Error::Runtime)?;
+        Ok(OtlpSinkHandle {
+            addr,
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running OTLP sink; dropping it shuts it down.
+pub struct OtlpSinkHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for OtlpSinkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpSinkHandle")
+            .field("addr", &self.addr)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl OtlpSinkHandle {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The logs URL, `http://ADDR/v1/logs`: the exporter's endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1/logs", self.addr)
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> OtlpSinkStats {
+        self.shared.lock().stats
+    }
+
+    /// Every accepted export request, decoded (empty unless `keep_requests`).
+    pub fn requests(&self) -> Vec<ExportLogsServiceRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Waits until `cond` holds for the counters, at most `timeout`; whether it did.
+    pub fn wait_until(&self, timeout: Duration, cond: impl Fn(&OtlpSinkStats) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cond(&self.stats()) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops serving and returns the final counters.
+    pub fn shutdown(mut self) -> OtlpSinkStats {
+        self.stop_and_join();
+        self.stats()
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for OtlpSinkHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let router = Router::new()
+        .route("/v1/logs", post(logs))
+        .route("/stats", get(stats))
+        .layer(DefaultBodyLimit::max(shared.max_body_bytes))
+        .with_state(shared.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let mut router = router.clone();
+            async move {
+                let response = tower_service::Service::call(&mut router, req).await;
+                Ok::<_, Infallible>(response.unwrap_or_else(|e: Infallible| match e {}))
+            }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(1), graceful.shutdown()).await;
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let stats = shared.lock().stats;
+    let mut response = serde_json::to_string(&stats)
+        .unwrap_or_default()
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn refuse(shared: &Shared, status: StatusCode, reason: String) -> Response {
+    shared.lock().stats.rejected += 1;
+    if !shared.quiet {
+        println!("otlp: refused ({status}): {reason}");
+    }
+    (status, reason).into_response()
+}
+
+async fn logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(token) = &shared.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            shared.lock().stats.unauthorized += 1;
+            return (StatusCode::UNAUTHORIZED, "missing or wrong token").into_response();
+        }
+    }
+    let body = match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("identity") => body.to_vec(),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            let read = flate2::read::GzDecoder::new(&body[..])
+                .take(shared.max_body_bytes as u64 + 1)
+                .read_to_end(&mut out);
+            match read {
+                Ok(_) if out.len() <= shared.max_body_bytes => out,
+                Ok(_) => {
+                    return refuse(
+                        &shared,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too large after gunzip".into(),
+                    )
+                }
+                Err(e) => return refuse(&shared, StatusCode::BAD_REQUEST, format!("gzip: {e}")),
+            }
+        }
+        Some(other) => {
+            return refuse(
+                &shared,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unknown Content-Encoding {other}"),
+            )
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let json = if content_type.starts_with("application/x-protobuf") {
+        false
+    } else if content_type.starts_with("application/json") {
+        true
+    } else {
+        return refuse(
+            &shared,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type {content_type:?}: expected application/x-protobuf or application/json"),
+        );
+    };
+    let decoded = if json {
+        serde_json::from_slice::<ExportLogsServiceRequest>(&body).map_err(|e| e.to_string())
+    } else {
+        ExportLogsServiceRequest::decode(body.as_slice()).map_err(|e| e.to_string())
+    };
+    let request = match decoded {
+        Ok(r) => r,
+        Err(e) => {
+            return refuse(
+                &shared,
+                StatusCode::BAD_REQUEST,
+                format!("undecodable: {e}"),
+            )
+        }
+    };
+    let line = describe(&request, json);
+    let count = record_count(&request);
+    {
+        let mut inner = shared.lock();
+        inner.stats.batches += 1;
+        inner.stats.logs += count as u64;
+        if json {
+            inner.stats.json += 1;
+        } else {
+            inner.stats.protobuf += 1;
+        }
+        if shared.keep {
+            inner.requests.push(request);
+        }
+    }
+    if !shared.quiet {
+        println!("{line}");
+    }
+    let response = ExportLogsServiceResponse::default();
+    if json {
+        // Full success: an empty ExportLogsServiceResponse, `{}` in OTLP/JSON.
+        let mut r = "{}".into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    } else {
+        let mut r = response.encode_to_vec().into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        r
+    }
+}
+
+/// Log records in an export request.
+pub fn record_count(request: &ExportLogsServiceRequest) -> usize {
+    request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum()
+}
+
+/// One line per batch: encoding, service, record count, scopes, and the first record's severity and body.
+fn describe(request: &ExportLogsServiceRequest, json: bool) -> String {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let service = request
+        .resource_logs
+        .iter()
+        .filter_map(|r| r.resource.as_ref())
+        .flat_map(|r| &r.attributes)
+        .find(|kv| kv.key == "service.name")
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        .map(|v| match v {
+            Value::StringValue(s) => s.clone(),
+            other => format!("{other:?}"),
+        })
+        .unwrap_or_else(|| "?".into());
+    let scopes: Vec<&str> = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .filter_map(|s| s.scope.as_ref().map(|s| s.name.as_str()))
+        .collect();
+    let first = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .next()
+        .map(|r| {
+            let body = match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                Some(other) => format!("{other:?}"),
+                None => String::new(),
+            };
+            format!(" first: {} {body:?}", r.severity_text)
+        })
+        .unwrap_or_default();
+    format!(
+        "otlp batch ({}): service={service} logs={} scopes={scopes:?}{first}",
+        if json { "json" } else { "protobuf" },
+        record_count(request)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+    fn request(n: usize) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "app".into(),
+                        ..Default::default()
+                    }),
+                    log_records: (0..n)
+                        .map(|i| LogRecord {
+                            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+                            severity_number: 9,
+                            severity_text: "INFO".into(),
+                            body: Some(AnyValue {
+                                value: Some(any_value::Value::StringValue(format!("m{i}"))),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn decodes_protobuf_and_json_and_refuses_the_rest() {
+        let sink = OtlpSink::start(OtlpSinkConfig {
+            quiet: true,
+            token: Some("t".into()),
+            ..OtlpSinkConfig::default()
+        })
+        .unwrap();
+        let client = reqwest::Client::new();
+        let post = |ct: &'static str, body: Vec<u8>, token: &'static str| {
+            client
+                .post(sink.url())
+                .header("content-type", ct)
+                .header("authorization", format!("Bearer {token}"))
+                .body(body)
+                .send()
+        };
+        let proto = post("application/x-protobuf", request(3).encode_to_vec(), "t")
+            .await
+            .unwrap();
+        assert_eq!(proto.status(), 200);
+        let answer = ExportLogsServiceResponse::decode(proto.bytes().await.unwrap()).unwrap();
+        assert_eq!(answer.partial_success, None);
+        let json = post(
+            "application/json",
+            serde_json::to_vec(&request(2)).unwrap(),
+            "t",
+        )
+        .await
+        .unwrap();
+        assert_eq!(json.status(), 200);
+        let bad = post("application/x-protobuf", b"\xff\xff\xff".to_vec(), "t")
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let text = post("text/plain", b"hi".to_vec(), "t").await.unwrap();
+        assert_eq!(text.status(), 415);
+        let unauthorized = post("application/json", b"{}".to_vec(), "x").await.unwrap();
+        assert_eq!(unauthorized.status(), 401);
+        let stats = client
+            .get(format!("http://{}/stats", sink.addr()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+        assert_eq!(stats["batches"], 2);
+        assert_eq!(stats["logs"], 5);
+        assert_eq!(stats["protobuf"], 1);
+        assert_eq!(stats["json"], 1);
+        assert_eq!(stats["rejected"], 2);
+        assert_eq!(stats["unauthorized"], 1);
+        assert_eq!(sink.requests(), vec![request(3), request(2)]);
+    }
+}

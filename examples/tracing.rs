@@ -1,7 +1,7 @@
 //! A `tracing` app shipping through logiscout: an axum service with `#[instrument]` handlers, tower-http's
 //! `TraceLayer` (its request spans and events) and logiscout's `CorrelationLayer`, the registry printing
 //! with `fmt` and shipping with `logiscout::tracing::layer()`, to the local sink. A real client sends
-//! 400 requests at once; then the example checks what the sink stored: the handlers' events with their
+//! 40 requests at once; then the example checks what the sink stored: the handlers' events with their
 //! span fields and typed fields, under the correlation ID each response echoed, the `log` records too, and nothing
 //! from logiscout's own HTTP client.
 //!
@@ -16,7 +16,7 @@ use logiscout::tower::CorrelationLayer;
 use logiscout_sink::{Sink, SinkConfig};
 use tracing_subscriber::prelude::*;
 
-const REQUESTS: u64 = 400;
+const REQUESTS: u64 = 40;
 
 #[tracing::instrument]
 async fn get_order(Path(order_id): Path<u64>) -> String {
@@ -63,7 +63,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    // 400 requests at once: every event must land under its own request's correlation ID.
+    // 40 requests at once (tests/tracing_axum.rs does 400): every event must land under its own
+    // request's correlation ID.
     let client = reqwest::Client::new();
     let mut calls = Vec::new();
     for n in 0..REQUESTS {

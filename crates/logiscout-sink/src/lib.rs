@@ -48,6 +48,7 @@ use serde_json::{json, Value};
 /// The OTLP/HTTP logs receiver (`logiscout-sink --otlp`).
 #[cfg(feature = "otlp")]
 pub mod otlp;
+mod server;
 
 /// The wire format's JSON Schema (a copy of `logiscout-testkit`'s, checked equal by a test).
 pub const SCHEMA: &str = include_str!("wire-format.schema.json");
@@ -299,18 +300,6 @@ impl Sink {
             ),
             None => None,
         };
-        let listener =
-            std::net::TcpListener::bind(config.listen).map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(Error::Runtime)?;
-        listener.set_nonblocking(true).map_err(Error::Runtime)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
-
         let rng = match config.faults.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
@@ -329,40 +318,25 @@ impl Sink {
                 ..Inner::default()
             }),
         });
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("logiscout-sink".to_owned())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, thread_shared, stop_rx).await,
-                        Err(e) => eprintln!("logiscout-sink: cannot listen: {e}"),
-                    }
-                });
-            })
-            .map_err(Error::Runtime)?;
-        Ok(SinkHandle {
-            addr,
-            shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let running =
+            server::Running::start(config.listen, "logiscout-sink", move |listener, stop| {
+                serve(listener, thread_shared, stop)
+            })?;
+        Ok(SinkHandle { running, shared })
     }
 }
 
 /// A running sink; dropping it shuts it down (see [`SinkHandle::shutdown`]).
 pub struct SinkHandle {
-    addr: SocketAddr,
+    running: server::Running,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for SinkHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SinkHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.running.addr)
             .field("stats", &self.stats())
             .finish()
     }
@@ -371,12 +345,12 @@ impl std::fmt::Debug for SinkHandle {
 impl SinkHandle {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.running.addr
     }
 
     /// The ingest URL, `http://ADDR/ingest`: the logger's endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}/ingest", self.addr)
+        format!("http://{}/ingest", self.running.addr)
     }
 
     /// The counters.
@@ -437,23 +411,8 @@ impl SinkHandle {
     /// Stops accepting connections, lets open ones finish (up to one second), and returns the final
     /// counters. Blocks the calling thread until the server thread has ended.
     pub fn shutdown(mut self) -> SinkStats {
-        self.stop_and_join();
+        self.running.stop_and_join();
         self.stats()
-    }
-
-    fn stop_and_join(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for SinkHandle {
-    fn drop(&mut self) {
-        self.stop_and_join();
     }
 }
 
@@ -590,43 +549,23 @@ impl std::error::Error for CloseConnection {}
 async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let router = Router::new()
         .route("/ingest", post(ingest))
         .route("/", post(ingest))
         .route("/stats", get(stats))
         .with_state(shared.clone());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    shared.print(format_args!("accept failed: {e}"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
-        };
-        let _ = stream.set_nodelay(true);
+    let on_error = {
+        let shared = shared.clone();
+        move |e: &std::io::Error| shared.print(format_args!("accept failed: {e}"))
+    };
+    server::accept_loop(listener, stop, SHUTDOWN_GRACE, on_error, move || {
         let shared = shared.clone();
         let router = router.clone();
-        let service =
-            hyper::service::service_fn(move |req| handle(shared.clone(), router.clone(), req));
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
-    drop(listener);
-    // Idle keep-alive connections close at once; requests in progress get a moment to finish.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+        hyper::service::service_fn(move |req| handle(shared.clone(), router.clone(), req))
+    })
+    .await;
 }
 
 /// Applies latency and faults to ingest requests, then hands the request to the router.

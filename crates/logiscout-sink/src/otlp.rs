@@ -105,17 +105,6 @@ impl Shared {
 impl OtlpSink {
     /// Binds the listen address and serves on a thread of its own (from sync code or inside a runtime).
     pub fn start(config: OtlpSinkConfig) -> Result<OtlpSinkHandle, Error> {
-        let listener =
-            std::net::TcpListener::bind(config.listen).map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(Error::Runtime)?;
-        listener.set_nonblocking(true).map_err(Error::Runtime)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
         let shared = Arc::new(Shared {
             token: config.token,
             quiet: config.quiet,
@@ -123,40 +112,26 @@ impl OtlpSink {
             keep: config.keep_requests,
             inner: Mutex::default(),
         });
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("logiscout-sink-otlp".to_owned())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, thread_shared, stop_rx).await,
-                        Err(e) => eprintln!("logiscout-sink: cannot listen: {e}"),
-                    }
-                });
-            })
-            .map_err(Error::Runtime)?;
-        Ok(OtlpSinkHandle {
-            addr,
-            shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let running = crate::server::Running::start(
+            config.listen,
+            "logiscout-sink-otlp",
+            move |listener, stop| serve(listener, thread_shared, stop),
+        )?;
+        Ok(OtlpSinkHandle { running, shared })
     }
 }
 
 /// A running OTLP sink; dropping it shuts it down.
 pub struct OtlpSinkHandle {
-    addr: SocketAddr,
+    running: crate::server::Running,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for OtlpSinkHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtlpSinkHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.running.addr)
             .field("stats", &self.stats())
             .finish()
     }
@@ -165,12 +140,12 @@ impl std::fmt::Debug for OtlpSinkHandle {
 impl OtlpSinkHandle {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.running.addr
     }
 
     /// The logs URL, `http://ADDR/v1/logs`: the exporter's endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}/v1/logs", self.addr)
+        format!("http://{}/v1/logs", self.running.addr)
     }
 
     /// The counters now.
@@ -199,67 +174,38 @@ impl OtlpSinkHandle {
 
     /// Stops serving and returns the final counters.
     pub fn shutdown(mut self) -> OtlpSinkStats {
-        self.stop_and_join();
+        self.running.stop_and_join();
         self.stats()
-    }
-
-    fn stop_and_join(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for OtlpSinkHandle {
-    fn drop(&mut self) {
-        self.stop_and_join();
     }
 }
 
 async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let router = Router::new()
         .route("/v1/logs", post(logs))
         .route("/stats", get(stats))
         .layer(DefaultBodyLimit::max(shared.max_body_bytes))
         .with_state(shared.clone());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+    crate::server::accept_loop(
+        listener,
+        stop,
+        Duration::from_secs(1),
+        |_| {},
+        move || {
+            let router = router.clone();
+            hyper::service::service_fn(move |req| {
+                let mut router = router.clone();
+                async move {
+                    let response = tower_service::Service::call(&mut router, req).await;
+                    Ok::<_, Infallible>(response.unwrap_or_else(|e: Infallible| match e {}))
                 }
-            },
-            _ = &mut stop => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let mut router = router.clone();
-            async move {
-                let response = tower_service::Service::call(&mut router, req).await;
-                Ok::<_, Infallible>(response.unwrap_or_else(|e: Infallible| match e {}))
-            }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(1), graceful.shutdown()).await;
+            })
+        },
+    )
+    .await;
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {

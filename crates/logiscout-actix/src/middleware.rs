@@ -2,13 +2,13 @@ use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
-use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+use logiscout_core::correlation::{self, CorrelationId, TRACEPARENT_HEADER};
+use logiscout_core::middleware::{IncomingRequest, RequestGuard, RequestPolicy};
 
 use crate::body::CorrelatedMessageBody;
 
@@ -28,10 +28,11 @@ impl Correlation {
     ///
     /// ```
     /// # mod logiscout { pub use logiscout_core::*; pub mod actix { pub use logiscout_actix::*; } }
+    /// use actix_web::http::header::HeaderName;
     /// use logiscout::actix::{Correlation, CorrelationId};
     ///
     /// let mw = Correlation::options()
-    ///     .header_name("x-request-id")
+    ///     .header_name(HeaderName::from_static("x-request-id"))
     ///     .trust_incoming(false)
     ///     .generator(|| CorrelationId::new(format!("req-{}", std::process::id())))
     ///     .record_all_requests(true);
@@ -46,17 +47,14 @@ impl Correlation {
 #[derive(Clone)]
 pub struct CorrelationOptions {
     header: HeaderName,
-    trust_incoming: bool,
-    generator: Arc<dyn Fn() -> CorrelationId + Send + Sync>,
-    record_all_requests: bool,
+    policy: RequestPolicy,
 }
 
 impl fmt::Debug for CorrelationOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationOptions")
             .field("header", &self.header)
-            .field("trust_incoming", &self.trust_incoming)
-            .field("record_all_requests", &self.record_all_requests)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -65,26 +63,23 @@ impl Default for CorrelationOptions {
     fn default() -> Self {
         CorrelationOptions {
             header: HeaderName::from_static(crate::DEFAULT_HEADER),
-            trust_incoming: true,
-            generator: Arc::new(CorrelationId::generate),
-            record_all_requests: false,
+            policy: RequestPolicy::new(),
         }
     }
 }
 
 impl CorrelationOptions {
-    /// The header that carries the ID in and out (default `x-correlation-id`). A name that is not a
-    /// valid header name keeps the default.
-    pub fn header_name(mut self, name: &str) -> Self {
-        if let Ok(h) = HeaderName::try_from(name) {
-            self.header = h;
-        }
+    /// The header that carries the ID in and out (default `x-correlation-id`), typed as in the tower
+    /// layer: `HeaderName::from_static("x-request-id")`.
+    pub fn header_name(mut self, header: HeaderName) -> Self {
+        self.header = header;
         self
     }
 
-    /// Whether a valid incoming ID is kept (default `true`).
+    /// Whether a valid incoming ID and `traceparent` are kept (default `true`). With `false`, every
+    /// request gets a new ID and starts a new trace, for services at a trust boundary.
     pub fn trust_incoming(mut self, trust: bool) -> Self {
-        self.trust_incoming = trust;
+        self.policy = self.policy.trust_incoming(trust);
         self
     }
 
@@ -93,13 +88,23 @@ impl CorrelationOptions {
         mut self,
         generator: impl Fn() -> CorrelationId + Send + Sync + 'static,
     ) -> Self {
-        self.generator = Arc::new(generator);
+        self.policy = self.policy.generator(generator);
         self
     }
 
     /// Ships a payload for every request, even one that logged nothing (default `false`).
     pub fn record_all_requests(mut self, all: bool) -> Self {
-        self.record_all_requests = all;
+        self.policy = self.policy.record_all_requests(all);
+        self
+    }
+
+    /// Whether requests carry W3C trace context (default `true`): a valid incoming `traceparent` is
+    /// continued with a new span-id for the request, otherwise a new trace starts; every record of the
+    /// request carries the trace-id and span-id. Without an `x-correlation-id`, a valid incoming
+    /// `traceparent`'s trace-id is also the correlation ID. See
+    /// [`RequestPolicy`](logiscout_core::middleware::RequestPolicy) for the rules.
+    pub fn trace_context(mut self, on: bool) -> Self {
+        self.policy = self.policy.trace_context(on);
         self
     }
 }
@@ -168,34 +173,27 @@ where
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let options = &*self.options;
-        let incoming = if options.trust_incoming {
-            req.headers()
-                .get(&options.header)
-                .and_then(|v| CorrelationId::parse_bytes(v.as_bytes()).ok())
-        } else {
-            None
-        };
-        let id = incoming.unwrap_or_else(|| (options.generator)());
+        let headers = req.headers();
+        let incoming = IncomingRequest::new(req.method().as_str(), req.path())
+            .correlation_header(headers.get(&options.header).map(HeaderValue::as_bytes))
+            .traceparent(headers.get(TRACEPARENT_HEADER).map(HeaderValue::as_bytes));
+        let ctx = options.policy.start(incoming);
+        let id = ctx.correlation_id().clone();
+        // `start` returns valid IDs only (ASCII from a safe alphabet): the fallback is never taken.
         let value =
             HeaderValue::from_str(id.as_str()).unwrap_or(HeaderValue::from_static("invalid"));
         req.headers_mut()
             .insert(options.header.clone(), value.clone());
-        req.extensions_mut().insert(id.clone());
-        let info = RequestInfo::new(req.method().as_str(), req.path())
-            .record_always(options.record_all_requests);
-        let ctx = Context::new(id).with_request(info);
-        logiscout_core::middleware::request_started(&ctx);
+        req.extensions_mut().insert(id);
         let header = options.header.clone();
         // The handler's synchronous part runs in the scope too.
         let fut = correlation::sync_scope(ctx.clone(), || self.service.call(req));
         let fut = correlation::scope(ctx.clone(), fut);
         Box::pin(async move {
-            let mut finish = Finish {
-                ctx: Some(ctx.clone()),
-            };
+            let mut finish = RequestGuard::new(ctx.clone());
             match fut.await {
                 Ok(response) => {
-                    finish.done(response.status().as_u16());
+                    finish.record(response.status().as_u16());
                     let mut response =
                         response.map_body(|_, body| CorrelatedMessageBody::new(body, ctx));
                     response.headers_mut().insert(header, value);
@@ -206,32 +204,11 @@ where
                     // is made here, so it carries the ID and its status is recorded.
                     let mut response = err.error_response();
                     response.headers_mut().insert(header, value);
-                    finish.done(response.status().as_u16());
+                    finish.record(response.status().as_u16());
                     Err(actix_web::error::InternalError::from_response(err, response).into())
                 }
             }
         })
-    }
-}
-
-/// Records the request's end exactly once: with its status, or — dropped before a response — 500
-/// while panicking, 499 when the client went away.
-struct Finish {
-    ctx: Option<Context>,
-}
-
-impl Finish {
-    fn done(&mut self, status: u16) {
-        if let Some(ctx) = self.ctx.take() {
-            logiscout_core::middleware::request_finished(&ctx, Some(status));
-        }
-    }
-}
-
-impl Drop for Finish {
-    fn drop(&mut self) {
-        let status = if std::thread::panicking() { 500 } else { 499 };
-        self.done(status);
     }
 }
 

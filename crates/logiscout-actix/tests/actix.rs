@@ -146,7 +146,9 @@ logiscout_testkit::scenario_tests!(harness);
 async fn options_change_header_trust_generator_and_recording() {
     let app = serve(Some(
         Correlation::options()
-            .header_name("x-request-id")
+            .header_name(actix_web::http::header::HeaderName::from_static(
+                "x-request-id",
+            ))
             .trust_incoming(false)
             .generator(|| logiscout_core::correlation::CorrelationId::new("fixed-actix-id"))
             .record_all_requests(true),

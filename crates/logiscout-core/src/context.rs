@@ -41,6 +41,8 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
 
+pub(crate) use crate::trace::TraceContext;
+
 /// The longest correlation ID accepted, in bytes (the wire format's limit).
 pub const MAX_CORRELATION_ID_LEN: usize = 128;
 
@@ -226,6 +228,7 @@ impl RequestInfo {
 #[derive(Debug, Clone)]
 pub struct Context {
     id: CorrelationId,
+    trace: Option<TraceContext>,
     request: Option<Arc<RequestSlot>>,
 }
 
@@ -259,7 +262,23 @@ pub(crate) enum RequestEnd {
 impl Context {
     /// A context for `id`, not tied to a request (a background job, a batch run).
     pub fn new(id: CorrelationId) -> Self {
-        Context { id, request: None }
+        Context {
+            id,
+            trace: None,
+            request: None,
+        }
+    }
+
+    /// Attaches a W3C trace context: every record logged in this context carries its trace-id and
+    /// span-id (the middleware attaches the request's span).
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The trace context, if any.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
     }
 
     /// Attaches request info (done by the middleware).
@@ -360,12 +379,44 @@ pub fn current() -> Option<CorrelationId> {
     with_current(|ctx| ctx.map(|c| c.id.clone()))
 }
 
-/// The current correlation ID, and whether the current request still has to be announced to the worker
-/// (the log call's one look at the context).
-pub(crate) fn current_for_log() -> (Option<CorrelationId>, bool) {
+/// The current trace context, if code runs inside a scope that has one (a request served behind the
+/// correlation middleware, or a [`Context::with_trace`]). Outgoing calls send it on as
+/// [`TraceContext::traceparent`]:
+///
+/// ```
+/// use logiscout_core::correlation::{self, Context, CorrelationId, TraceContext};
+///
+/// let ctx = Context::new(CorrelationId::new("job-1")).with_trace(TraceContext::new_root());
+/// correlation::sync_scope(ctx, || {
+///     let header = correlation::current_trace().map(|t| t.traceparent());
+///     assert!(header.unwrap().starts_with("00-"));
+/// });
+/// assert!(correlation::current_trace().is_none());
+/// ```
+pub fn current_trace() -> Option<TraceContext> {
+    with_current(|ctx| ctx.and_then(|c| c.trace))
+}
+
+/// What a log call takes from the current context: the correlation ID, the trace context, and whether
+/// the current request still has to be announced to the worker (the log call's one look at it).
+pub(crate) struct ForLog {
+    pub(crate) id: Option<CorrelationId>,
+    pub(crate) trace: Option<TraceContext>,
+    pub(crate) unannounced: bool,
+}
+
+pub(crate) fn current_for_log() -> ForLog {
     with_current(|ctx| match ctx {
-        None => (None, false),
-        Some(c) => (Some(c.id.clone()), c.request_unannounced()),
+        None => ForLog {
+            id: None,
+            trace: None,
+            unannounced: false,
+        },
+        Some(c) => ForLog {
+            id: Some(c.id.clone()),
+            trace: c.trace,
+            unannounced: c.request_unannounced(),
+        },
     })
 }
 

@@ -29,6 +29,7 @@ mod logger;
 mod otlp;
 mod protocol;
 mod record;
+mod trace;
 mod transport;
 mod worker;
 
@@ -52,54 +53,17 @@ pub use worker::{FlushReport, Stats};
 /// Correlation IDs and the context that carries them through async and sync code.
 pub mod correlation {
     pub use crate::context::{
-        current, current_context, scope, sync_scope, Context, CorrelationId, FutureExt,
-        InvalidCorrelationId, RequestInfo, Scoped, DEFAULT_HEADER, MAX_CORRELATION_ID_LEN,
+        current, current_context, current_trace, scope, sync_scope, Context, CorrelationId,
+        FutureExt, InvalidCorrelationId, RequestInfo, Scoped, DEFAULT_HEADER,
+        MAX_CORRELATION_ID_LEN,
     };
+    pub use crate::trace::{TraceContext, TRACEPARENT_HEADER};
 }
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
-/// For middleware authors: tell the shipper when a request starts and ends, so its payload carries the
-/// request's method, path, status and duration. `logiscout-tower` and `logiscout-actix` call these; other
-/// frameworks can too.
-///
-/// ```
-/// use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let ctx = Context::new(CorrelationId::generate()).with_request(RequestInfo::new("GET", "/users/7?x=1"));
-/// logiscout_core::middleware::request_started(&ctx);
-/// let status = correlation::scope(ctx.clone(), async {
-///     log::info!(user_id = 7; "Fetching user");
-///     200
-/// })
-/// .await;
-/// logiscout_core::middleware::request_finished(&ctx, Some(status));
-/// # }
-/// ```
-pub mod middleware {
-    use crate::context::Context;
-
-    /// Records the start of the request in `ctx` (no-op without request info or outside `Env::Prod`).
-    ///
-    /// The shipping worker hears of a request when it first logs, so a request that logs nothing costs
-    /// no work there; only a request with `record_always` is handed over here, at its start.
-    pub fn request_started(ctx: &Context) {
-        if let Some(shipper) = crate::logger::installed().and_then(|l| l.shipper.get()) {
-            shipper.request_started(ctx);
-        }
-    }
-
-    /// Records the end of the request in `ctx`, with its status (`None` when unknown). Sends nothing for a
-    /// request that logged nothing (and does not record always); a second call for the same request is a
-    /// no-op.
-    pub fn request_finished(ctx: &Context, status: Option<u16>) {
-        if let Some(shipper) = crate::logger::installed().and_then(|l| l.shipper.get()) {
-            shipper.request_finished(ctx, status);
-        }
-    }
-}
+pub mod middleware;
 
 /// `logiscout-rust/<version>`: the `User-Agent` and `batch_metadata.sdk`.
 pub const SDK: &str = concat!("logiscout-rust/", env!("CARGO_PKG_VERSION"));
@@ -461,6 +425,7 @@ pub mod __private {
                 let mut body = self.spare.pop().unwrap_or_default();
                 body.extend_from_slice(&self.body);
                 let entry = LogEntry {
+                    trace: None,
                     ts: Timestamp(seq as i64),
                     body,
                     seq,

@@ -109,7 +109,11 @@ impl Logger {
         };
         let level = WireLevel::from_log(record.level(), critical);
         let ts = Timestamp::now();
-        let (correlation, unannounced) = context::current_for_log();
+        let context::ForLog {
+            id: correlation,
+            trace,
+            unannounced,
+        } = context::current_for_log();
         #[cfg(feature = "testing")]
         if crate::testing::is_active() {
             crate::testing::offer(record, level, correlation.as_ref());
@@ -130,7 +134,7 @@ impl Logger {
                         }
                     });
                 }
-                shipper.enqueue(record, level, ts, correlation);
+                shipper.enqueue(record, level, ts, correlation, trace);
             }
         }
     }

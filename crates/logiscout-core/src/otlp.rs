@@ -20,6 +20,8 @@
 //!   floats `doubleValue`, bools, strings; `:serde` objects and arrays as `kvlistValue`/`arrayValue`;
 //!   a JSON `null` as an empty value;
 //! - the correlation ID as the attribute `logiscout.correlation_id`;
+//! - the W3C trace context the record was made in (see [`TraceContext`](crate::correlation::TraceContext))
+//!   as `traceId`, `spanId` and `flags` (the trace flags byte);
 //! - request info as `http.request.method`, `url.path` (the path without its query) and, once known,
 //!   `http.response.status_code`;
 //! - an `:err` value's source chain as `exception.stacktrace`, its first line as `exception.message`
@@ -165,6 +167,11 @@ fn log_record(part: &Part, log: &LogEntry) -> (String, LogRecord) {
         observed_time_unix_nano: nanos,
         ..Default::default()
     };
+    if let Some(trace) = &log.trace {
+        record.trace_id = trace.trace_id().to_vec();
+        record.span_id = trace.span_id().to_vec();
+        record.flags = u32::from(trace.flags());
+    }
     let mut target = String::new();
     match serde_json::from_slice::<Json>(&log.body) {
         Ok(Json::Object(mut entry)) => {

@@ -46,6 +46,7 @@ fn body(level: WireLevel, target: &str, message: &str, kvs: &[(&str, Value<'_>)]
 
 fn entry(ts: i64, body: Vec<u8>) -> LogEntry {
     LogEntry {
+        trace: None,
         ts: Timestamp(ts),
         body,
         seq: 0,
@@ -289,6 +290,31 @@ fn json_bodies_follow_the_otlp_json_rules() {
     ] {
         assert!(!text.contains(snake), "{snake} in {text}");
     }
+}
+
+#[test]
+fn a_records_trace_context_becomes_the_log_records_trace_and_span_ids() {
+    let traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let trace = crate::trace::TraceContext::parse_traceparent(traceparent).unwrap();
+    let mut content = sample();
+    content.parts[0].logs[0].trace = Some(trace);
+    let decoded =
+        ExportLogsServiceRequest::decode(encode(&content, &RESOURCE, false).as_slice()).unwrap();
+    let record = &decoded.resource_logs[0].scope_logs[0].log_records[0];
+    assert_eq!(record.trace_id, trace.trace_id().to_vec());
+    assert_eq!(record.span_id, trace.span_id().to_vec());
+    assert_eq!(record.flags, 1, "the W3C trace flags byte (sampled)");
+    let json: Json = serde_json::from_slice(&encode(&content, &RESOURCE, true)).unwrap();
+    let record = &json["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+    assert_eq!(record["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(record["spanId"], "00f067aa0ba902b7");
+    assert_eq!(record["flags"], 1);
+    let typed: ExportLogsServiceRequest =
+        serde_json::from_slice(&encode(&content, &RESOURCE, true)).unwrap();
+    assert_eq!(
+        typed.resource_logs[0].scope_logs[0].log_records[0].trace_id,
+        trace.trace_id().to_vec()
+    );
 }
 
 #[test]
@@ -771,6 +797,7 @@ fn otlp_bodies_larger_than_max_batch_bytes_are_split_before_sending() {
                 .build(),
             WireLevel::Info,
             Timestamp::now(),
+            None,
             None,
         );
     }

@@ -124,6 +124,7 @@ fn a_ten_megabyte_message_is_cut_to_the_cap() {
         WireLevel::Info,
         Timestamp::now(),
         None,
+        None,
     );
     assert!(shipper.flush(Duration::from_secs(10)).complete);
     let logs = server.accepted_logs();

@@ -82,6 +82,7 @@ pub(crate) fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
         WireLevel::Info,
         Timestamp::now(),
         id.cloned(),
+        None,
     );
 }
 

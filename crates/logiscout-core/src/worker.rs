@@ -15,7 +15,7 @@ use log::Record;
 
 use crate::batch::{accounted_size, BatchContent, BatchMeta, Batcher, LogEntry, RequestMeta};
 use crate::capture::{capture, render, Capture, CaptureError};
-use crate::context::{Context, CorrelationId, RequestEnd};
+use crate::context::{Context, CorrelationId, RequestEnd, TraceContext};
 use crate::record::{keeps_local, unix_micros, Timestamp, WireLevel};
 use crate::transport::{EncodedBatch, RetryPolicy, SendError, Transport};
 
@@ -134,6 +134,8 @@ impl Counters {
 pub(crate) enum Event {
     Log {
         id: Option<CorrelationId>,
+        /// The W3C trace and span of the context the record was made in.
+        trace: Option<TraceContext>,
         ts: Timestamp,
         capture: Capture,
     },
@@ -438,6 +440,7 @@ impl Shipper {
         level: WireLevel,
         ts: Timestamp,
         id: Option<CorrelationId>,
+        trace: Option<TraceContext>,
     ) {
         let shared = &*self.shared;
         let buf = shared.take_buffer();
@@ -483,7 +486,12 @@ impl Shipper {
             self.full();
             return;
         }
-        let event = Event::Log { id, ts, capture };
+        let event = Event::Log {
+            id,
+            trace,
+            ts,
+            capture,
+        };
         if shared.offer(event).is_err() {
             shared.release(size);
             self.full();
@@ -919,11 +927,22 @@ async fn worker_loop(
         let mut growth = 0isize;
         while let Ok(event) = shared.rx.try_recv() {
             match event {
-                Event::Log { id, ts, capture } => {
+                Event::Log {
+                    id,
+                    trace,
+                    ts,
+                    capture,
+                } => {
                     let seq = received;
                     received += 1;
                     if let Some(body) = shared.render(capture, &mut growth) {
-                        batcher.log(id, LogEntry { ts, body, seq }, now);
+                        let entry = LogEntry {
+                            ts,
+                            trace,
+                            body,
+                            seq,
+                        };
+                        batcher.log(id, entry, now);
                     }
                     if growth.unsigned_abs() > 1 << 20 {
                         shared.account_growth(std::mem::take(&mut growth));

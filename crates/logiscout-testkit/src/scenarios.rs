@@ -54,9 +54,18 @@ impl Harness<'_> {
     }
 
     async fn get(&self, path: &str, id: Option<&str>) -> (u16, Option<String>, String) {
+        let headers: Vec<(&str, &str)> = id.map(|id| (HEADER, id)).into_iter().collect();
+        self.get_with(path, &headers).await
+    }
+
+    async fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
         let mut req = Self::client().get(format!("{}{path}", self.app));
-        if let Some(id) = id {
-            req = req.header(HEADER, id);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
@@ -310,6 +319,78 @@ pub async fn quiet_requests_send_no_payload(h: &Harness<'_>) {
     assert!(h.payloads("quiet-id-1").is_empty());
 }
 
+/// W3C trace context: a valid incoming `traceparent` is continued (its trace-id and one new span-id for
+/// the request on every log, including those from spawned and blocking work), and its trace-id is the
+/// correlation ID when no `x-correlation-id` came; an invalid or absent one starts a new trace.
+pub async fn trace_context_is_continued_or_started(h: &Harness<'_>) {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = format!("00-{TRACE}-00f067aa0ba902b7-01");
+    let (status, echoed, _) = h
+        .get_with(
+            "/work?tag=tp-1",
+            &[(HEADER, "tp-id-1"), ("traceparent", &parent)],
+        )
+        .await;
+    assert_eq!((status, echoed.as_deref()), (200, Some("tp-id-1")));
+    let other = "0af7651916cd43dd8448eb211c80319c";
+    let only_tp = format!("00-{other}-b7ad6b7169203331-00");
+    let (_, echoed, _) = h
+        .get_with("/hello?tag=tp-2", &[("traceparent", &only_tp)])
+        .await;
+    assert_eq!(
+        echoed.as_deref(),
+        Some(other),
+        "the trace-id is the correlation ID"
+    );
+    let upper = format!("00-{}-00f067aa0ba902b7-01", TRACE.to_uppercase());
+    let (_, invalid_echoed, _) = h
+        .get_with("/hello?tag=tp-3", &[("traceparent", &upper)])
+        .await;
+    let (_, _, _) = h.get("/hello?tag=tp-4", None).await;
+    h.flush();
+    let logs = h.ingest.accepted_logs();
+    let with_tag = |tag: &str| -> Vec<serde_json::Value> {
+        logs.iter()
+            .filter(|(_, l)| l["metadata"]["tag"] == tag)
+            .map(|(_, l)| l.clone())
+            .collect()
+    };
+    let hex = |v: &serde_json::Value, len: usize| {
+        let s = v.as_str().unwrap_or_default();
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let continued = with_tag("tp-1");
+    assert_eq!(continued.len(), 4, "{continued:?}");
+    let span = continued[0]["spanId"].clone();
+    assert!(hex(&span, 16), "{span}");
+    assert_ne!(span, "00f067aa0ba902b7", "the request has its own span");
+    for l in &continued {
+        assert_eq!(l["traceId"], TRACE, "{l}");
+        assert_eq!(l["spanId"], span, "one span for the whole request: {l}");
+    }
+    assert_eq!(with_tag("tp-2")[0]["traceId"], other);
+    let fresh = &with_tag("tp-3")[0];
+    assert!(
+        hex(&fresh["traceId"], 32) && fresh["traceId"] != TRACE,
+        "{fresh}"
+    );
+    let invalid_echoed = invalid_echoed.expect("echoed id");
+    assert_ne!(invalid_echoed, TRACE.to_uppercase());
+    assert_ne!(
+        fresh["traceId"],
+        invalid_echoed.as_str(),
+        "a generated ID, not the trace-id"
+    );
+    let started = &with_tag("tp-4")[0];
+    assert!(
+        hex(&started["traceId"], 32) && hex(&started["spanId"], 16),
+        "{started}"
+    );
+    h.assert_schema();
+}
+
 /// Every scenario above, in turn.
 pub async fn run_all(h: &Harness<'_>) {
     echo_valid_incoming(h).await;
@@ -321,6 +402,7 @@ pub async fn run_all(h: &Harness<'_>) {
     concurrent_requests_never_mix(h).await;
     status_duration_and_path_recorded(h).await;
     quiet_requests_send_no_payload(h).await;
+    trace_context_is_continued_or_started(h).await;
 }
 
 /// Expands to one `#[tokio::test]` per scenario, each getting its [`Harness`] from `$harness` (an
@@ -337,7 +419,8 @@ macro_rules! scenario_tests {
             streaming_body_keeps_the_id,
             concurrent_requests_never_mix,
             status_duration_and_path_recorded,
-            quiet_requests_send_no_payload
+            quiet_requests_send_no_payload,
+            trace_context_is_continued_or_started
         );
     };
     (@each $harness:path; $($name:ident),*) => {

@@ -4,31 +4,23 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{HeaderName, HeaderValue, Response};
 use logiscout_core::correlation::{Context, Scoped};
+use logiscout_core::middleware::RequestGuard;
 
 use crate::body::CorrelatedBody;
 
 pin_project_lite::pin_project! {
     /// The response future of [`CorrelationService`](crate::CorrelationService): runs the inner future in the
     /// correlation scope, echoes the ID on the response, and records the request's end.
+    ///
+    /// Dropped before a response, its guard records the end: 500 while a panic unwinds to an outer
+    /// `CatchPanicLayer` (what that layer answers), 499 when the client went away (as nginx logs it).
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Scoped<F>,
         ctx: Context,
+        guard: RequestGuard,
         header: HeaderName,
         value: HeaderValue,
-        finished: bool,
-    }
-
-    impl<F> PinnedDrop for ResponseFuture<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if !*this.finished {
-                // Dropped before a response: a panic unwinding to an outer `CatchPanicLayer` (recorded
-                // as 500, what that layer answers), or the client going away (499, as nginx logs it).
-                let status = if std::thread::panicking() { 500 } else { 499 };
-                logiscout_core::middleware::request_finished(this.ctx, Some(status));
-            }
-        }
     }
 }
 
@@ -36,10 +28,10 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn new(inner: F, ctx: Context, header: HeaderName, value: HeaderValue) -> Self {
         ResponseFuture {
             inner: Scoped::new(Some(ctx.clone()), inner),
+            guard: RequestGuard::new(ctx.clone()),
             ctx,
             header,
             value,
-            finished: false,
         }
     }
 }
@@ -53,26 +45,22 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         // A panic unwinding out of the handler passes through here: record the request as a 500 (what
-        // an outer `CatchPanicLayer` answers) before the unwinding goes on.
-        let mut guard = PanicGuard {
-            ctx: this.ctx,
-            finished: &mut *this.finished,
+        // an outer `CatchPanicLayer` answers, which may drop this future only after it caught the panic)
+        // before the unwinding goes on.
+        let mut panic_guard = PanicGuard {
+            guard: &mut *this.guard,
             armed: true,
         };
         let polled = this.inner.poll(cx);
-        guard.armed = false;
-        drop(guard);
+        panic_guard.armed = false;
+        drop(panic_guard);
         let result = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(result) => result,
         };
-        *this.finished = true;
         match result {
             Ok(response) => {
-                logiscout_core::middleware::request_finished(
-                    this.ctx,
-                    Some(response.status().as_u16()),
-                );
+                this.guard.record(response.status().as_u16());
                 let (mut parts, body) = response.into_parts();
                 parts
                     .headers
@@ -82,7 +70,7 @@ where
             }
             Err(e) => {
                 // The inner service failed without a response: the server will answer 500.
-                logiscout_core::middleware::request_finished(this.ctx, Some(500));
+                this.guard.record(500);
                 Poll::Ready(Err(e))
             }
         }
@@ -91,16 +79,14 @@ where
 
 /// Records the request as a 500 if dropped while a panic unwinds through `poll`.
 struct PanicGuard<'a> {
-    ctx: &'a Context,
-    finished: &'a mut bool,
+    guard: &'a mut RequestGuard,
     armed: bool,
 }
 
 impl Drop for PanicGuard<'_> {
     fn drop(&mut self) {
-        if self.armed && std::thread::panicking() && !*self.finished {
-            *self.finished = true;
-            logiscout_core::middleware::request_finished(self.ctx, Some(500));
+        if self.armed && std::thread::panicking() {
+            self.guard.record(500);
         }
     }
 }

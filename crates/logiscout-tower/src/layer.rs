@@ -3,16 +3,16 @@ use std::sync::Arc;
 
 use http::HeaderName;
 use logiscout_core::correlation::CorrelationId;
+use logiscout_core::middleware::RequestPolicy;
 use tower_layer::Layer;
 
 use crate::service::CorrelationService;
 
 /// Settings shared by every clone of the layer and its services.
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) header: HeaderName,
-    pub(crate) trust_incoming: bool,
-    pub(crate) generator: Arc<dyn Fn() -> CorrelationId + Send + Sync>,
-    pub(crate) record_all_requests: bool,
+    pub(crate) policy: RequestPolicy,
 }
 
 /// A [`Layer`] that gives every request a correlation ID and runs it inside that correlation scope.
@@ -45,8 +45,7 @@ impl fmt::Debug for CorrelationLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationLayer")
             .field("header", &self.settings.header)
-            .field("trust_incoming", &self.settings.trust_incoming)
-            .field("record_all_requests", &self.settings.record_all_requests)
+            .field("policy", &self.settings.policy)
             .finish_non_exhaustive()
     }
 }
@@ -64,21 +63,13 @@ impl CorrelationLayer {
         CorrelationLayer {
             settings: Arc::new(Settings {
                 header: HeaderName::from_static(crate::DEFAULT_HEADER),
-                trust_incoming: true,
-                generator: Arc::new(CorrelationId::generate),
-                record_all_requests: false,
+                policy: RequestPolicy::new(),
             }),
         }
     }
 
     fn with(mut self, f: impl FnOnce(&mut Settings)) -> Self {
-        let s = &*self.settings;
-        let mut copy = Settings {
-            header: s.header.clone(),
-            trust_incoming: s.trust_incoming,
-            generator: s.generator.clone(),
-            record_all_requests: s.record_all_requests,
-        };
+        let mut copy = (*self.settings).clone();
         f(&mut copy);
         self.settings = Arc::new(copy);
         self
@@ -89,21 +80,30 @@ impl CorrelationLayer {
         self.with(|s| s.header = header)
     }
 
-    /// Whether a valid incoming ID is kept (default `true`). With `false`, every request gets a new ID,
-    /// for services at a trust boundary.
+    /// Whether a valid incoming ID and `traceparent` are kept (default `true`). With `false`, every
+    /// request gets a new ID and starts a new trace, for services at a trust boundary.
     pub fn trust_incoming(self, trust: bool) -> Self {
-        self.with(|s| s.trust_incoming = trust)
+        self.with(|s| s.policy = s.policy.clone().trust_incoming(trust))
     }
 
     /// How new IDs are made (default: UUID v4).
     pub fn generator(self, generator: impl Fn() -> CorrelationId + Send + Sync + 'static) -> Self {
-        self.with(|s| s.generator = Arc::new(generator))
+        self.with(|s| s.policy = s.policy.clone().generator(generator))
     }
 
     /// Ships a payload (method, path, status, duration) for every request, even one that logged
     /// nothing: an access log. Default `false`: no logs, no payload.
     pub fn record_all_requests(self, all: bool) -> Self {
-        self.with(|s| s.record_all_requests = all)
+        self.with(|s| s.policy = s.policy.clone().record_all_requests(all))
+    }
+
+    /// Whether requests carry W3C trace context (default `true`): a valid incoming `traceparent` is
+    /// continued with a new span-id for the request, otherwise a new trace starts; every record of the
+    /// request carries the trace-id and span-id. Without an `x-correlation-id`, a valid incoming
+    /// `traceparent`'s trace-id is also the correlation ID. See
+    /// [`RequestPolicy`](logiscout_core::middleware::RequestPolicy) for the rules.
+    pub fn trace_context(self, on: bool) -> Self {
+        self.with(|s| s.policy = s.policy.clone().trace_context(on))
     }
 }
 

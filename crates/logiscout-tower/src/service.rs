@@ -3,7 +3,8 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use http::{HeaderValue, Request, Response};
-use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+use logiscout_core::correlation::{self, TRACEPARENT_HEADER};
+use logiscout_core::middleware::IncomingRequest;
 use tower_service::Service;
 
 use crate::body::CorrelatedBody;
@@ -51,30 +52,25 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let settings = &*self.settings;
-        let incoming = if settings.trust_incoming {
-            req.headers()
-                .get(&settings.header)
-                .and_then(|v| CorrelationId::parse_bytes(v.as_bytes()).ok())
-        } else {
-            None
-        };
         // A tower-http `SetRequestIdLayer` in front has decided the request's ID: it becomes ours, so its
         // `x-request-id`, `TraceLayer` spans and the shipped logs share one ID.
         #[cfg(feature = "tower-http")]
-        let incoming = tower_http_request_id(&req).or(incoming);
-        let id = incoming.unwrap_or_else(|| (settings.generator)());
-        // Valid IDs are ASCII from a safe alphabet; a generator's odd output is replaced, never sent raw.
-        let value = match HeaderValue::from_str(id.as_str()) {
-            Ok(v) => v,
-            Err(_) => HeaderValue::from_static("invalid"),
-        };
+        let preset = tower_http_request_id(&req);
+        #[cfg(not(feature = "tower-http"))]
+        let preset = None;
+        let headers = req.headers();
+        let incoming = IncomingRequest::new(req.method().as_str(), req.uri().path())
+            .correlation_header(headers.get(&settings.header).map(HeaderValue::as_bytes))
+            .traceparent(headers.get(TRACEPARENT_HEADER).map(HeaderValue::as_bytes))
+            .preset_id(preset);
+        let ctx = settings.policy.start(incoming);
+        let id = ctx.correlation_id();
+        // `start` returns valid IDs only (ASCII from a safe alphabet): the fallback is never taken.
+        let value = HeaderValue::from_str(id.as_str())
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         req.headers_mut()
             .insert(settings.header.clone(), value.clone());
         req.extensions_mut().insert(id.clone());
-        let info = RequestInfo::new(req.method().as_str(), req.uri().path())
-            .record_always(settings.record_all_requests);
-        let ctx = Context::new(id).with_request(info);
-        logiscout_core::middleware::request_started(&ctx);
         // The synchronous part of the inner `call` runs in the scope too (handlers may log there).
         let future = correlation::sync_scope(ctx.clone(), || self.inner.call(req));
         ResponseFuture::new(future, ctx, settings.header.clone(), value)
@@ -83,11 +79,13 @@ where
 
 /// The `RequestId` tower-http's `SetRequestIdLayer` put in the extensions, when it is a valid correlation ID.
 #[cfg(feature = "tower-http")]
-fn tower_http_request_id<B>(req: &Request<B>) -> Option<CorrelationId> {
+fn tower_http_request_id<B>(
+    req: &Request<B>,
+) -> Option<logiscout_core::correlation::CorrelationId> {
     let id = req
         .extensions()
         .get::<tower_http::request_id::RequestId>()?;
-    CorrelationId::parse_bytes(id.header_value().as_bytes()).ok()
+    logiscout_core::correlation::CorrelationId::parse_bytes(id.header_value().as_bytes()).ok()
 }
 
 #[cfg(test)]

@@ -9,11 +9,14 @@ use serde_json::ser::{CompactFormatter, Formatter as _};
 
 use crate::context::CorrelationId;
 use crate::record::{write_json_str_cut, Timestamp};
+use crate::trace::{TraceContext, JSON_FIELDS_LEN as TRACE_FIELDS_LEN};
 
 /// One queued log: its time and its JSON object without the `timestamp` field (added here).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LogEntry {
     pub ts: Timestamp,
+    /// The W3C trace and span the record was made in (`traceId`/`spanId` on the wire).
+    pub trace: Option<TraceContext>,
     pub body: Vec<u8>,
     /// The worker's receive index of this record (its position in the queue), for `flush`.
     pub seq: u64,
@@ -57,7 +60,7 @@ impl Part {
     fn bytes(&self) -> usize {
         self.logs
             .iter()
-            .map(|l| l.body.len() + LOG_OVERHEAD)
+            .map(|l| l.body.len() + LOG_OVERHEAD + l.trace.map_or(0, |_| TRACE_FIELDS_LEN))
             .sum::<usize>()
             + part_overhead(&self.id, self.request.as_ref())
     }
@@ -248,7 +251,11 @@ fn encode_part(out: &mut Vec<u8>, part: &Part, now: Timestamp) {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"timestamp\":\"");
+        out.push(b'{');
+        if let Some(trace) = &log.trace {
+            trace.write_json_fields(out);
+        }
+        out.extend_from_slice(b"\"timestamp\":\"");
         log.ts.write_rfc3339(out);
         out.push(b'"');
         match log.body.split_first() {
@@ -727,6 +734,7 @@ mod tests {
 
     fn entry(ts: i64, msg: &str) -> LogEntry {
         LogEntry {
+            trace: None,
             ts: Timestamp(ts),
             body: format!(r#"{{"level":"info","message":"{msg}","loggerName":"t","metadata":{{}},"exception":null}}"#)
                 .into_bytes(),
@@ -1045,7 +1053,7 @@ mod tests {
                         let body = format!(r#"{{"message":"{}"}}"#, "x".repeat(sizes[size as usize])).into_bytes();
                         // A clone's capacity is its length: make the original's the same.
                         let body = body.into_boxed_slice().into_vec();
-                        let entry = LogEntry { ts: Timestamp(seq as i64), body, seq };
+                        let entry = LogEntry { trace: None, ts: Timestamp(seq as i64), body, seq };
                         seq += 1;
                         new.log(cid.clone(), entry.clone(), now);
                         old.log(cid, entry, now);
@@ -1141,6 +1149,7 @@ mod tests {
                     .into_iter()
                     .enumerate()
                     .map(|(i, (ts, msg))| LogEntry {
+                        trace: None,
                         ts: Timestamp(ts),
                         body: serde_json::to_vec(&serde_json::json!({ "message": msg })).unwrap(),
                         seq: i as u64,

@@ -7,10 +7,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
-use logiscout_core::correlation::{self, CorrelationId, TRACEPARENT_HEADER};
+use logiscout_core::correlation::{self, CorrelationId};
 use logiscout_core::middleware::{IncomingRequest, RequestGuard, RequestPolicy};
 
 use crate::body::CorrelatedMessageBody;
+
+/// The W3C header, made once (a `&str` name is parsed again on every lookup).
+static TRACEPARENT: HeaderName = HeaderName::from_static(correlation::TRACEPARENT_HEADER);
 
 /// The middleware with its default behaviour: `App::new().wrap(Correlation)`.
 ///
@@ -176,7 +179,7 @@ where
         let headers = req.headers();
         let incoming = IncomingRequest::new(req.method().as_str(), req.path())
             .correlation_header(headers.get(&options.header).map(HeaderValue::as_bytes))
-            .traceparent(headers.get(TRACEPARENT_HEADER).map(HeaderValue::as_bytes));
+            .traceparent(headers.get(&TRACEPARENT).map(HeaderValue::as_bytes));
         let ctx = options.policy.start(incoming);
         let id = ctx.correlation_id().clone();
         // `start` returns valid IDs only (ASCII from a safe alphabet): the fallback is never taken.

@@ -32,6 +32,7 @@
 //! thread-local for the length of each `poll` and restores the previous one afterwards, so nesting works and
 //! nothing leaks between tasks that share a worker thread.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -52,14 +53,68 @@ pub const DEFAULT_HEADER: &str = "x-correlation-id";
 
 /// A correlation ID: the key that ties together every record of one request or job.
 ///
-/// Cheap to clone (a reference-counted string).
+/// Cheap to clone: IDs up to 38 bytes (UUIDs, trace-ids, most incoming IDs) are stored inline, so making,
+/// cloning and dropping one allocates nothing and writes no shared reference count; longer ones are a
+/// reference-counted string.
 ///
 /// It is also the request extractor of axum (feature `axum`) and actix-web (feature `actix`) handlers, and
 /// what `logiscout::tower::CorrelationLayer` and `logiscout::actix::Correlation` store in the request's
 /// extensions: `async fn handler(id: CorrelationId)` and `req.extensions().get::<CorrelationId>()` see the
 /// same ID. Without the middleware, the extractor gives the current scope's ID, or a new one.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CorrelationId(Arc<str>);
+#[derive(Clone)]
+pub struct CorrelationId(Repr);
+
+/// Bytes an ID may have to be stored inline (a UUID is 36, a W3C trace-id 32).
+const INLINE: usize = 38;
+
+#[derive(Clone)]
+enum Repr {
+    Inline(arrayvec::ArrayString<INLINE>),
+    Shared(Arc<str>),
+}
+
+impl CorrelationId {
+    /// Stores `s` (already checked or cut by the caller) inline when it fits.
+    fn from_checked(s: &str) -> Self {
+        match arrayvec::ArrayString::from(s) {
+            Ok(inline) => CorrelationId(Repr::Inline(inline)),
+            Err(_) => CorrelationId(Repr::Shared(Arc::from(s))),
+        }
+    }
+
+    /// Whether `value` would pass [`CorrelationId::parse`], without making an ID.
+    pub(crate) fn is_valid(value: &[u8]) -> bool {
+        !value.is_empty()
+            && value.len() <= MAX_CORRELATION_ID_LEN
+            && value.iter().all(|&b| is_id_byte(b))
+    }
+}
+
+impl PartialEq for CorrelationId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for CorrelationId {}
+
+impl std::hash::Hash for CorrelationId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for CorrelationId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CorrelationId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
 
 impl CorrelationId {
     /// Wraps a trusted value (one your own code made), without checking its characters.
@@ -72,8 +127,8 @@ impl CorrelationId {
     /// let id = logiscout_core::correlation::CorrelationId::new("order-7");
     /// assert_eq!(id.as_str(), "order-7");
     /// ```
-    pub fn new(id: impl Into<String>) -> Self {
-        let mut id = id.into();
+    pub fn new(id: impl AsRef<str>) -> Self {
+        let mut id = id.as_ref();
         if id.is_empty() {
             return Self::generate();
         }
@@ -82,9 +137,9 @@ impl CorrelationId {
             while !id.is_char_boundary(cut) {
                 cut -= 1;
             }
-            id.truncate(cut);
+            id = &id[..cut];
         }
-        CorrelationId(Arc::from(id))
+        Self::from_checked(id)
     }
 
     /// Validates an untrusted value: 1 to 128 bytes of `A-Z a-z 0-9 . _ : -`.
@@ -112,7 +167,7 @@ impl CorrelationId {
         }
         // Only ASCII passed the check above, so this cannot fail.
         match std::str::from_utf8(value) {
-            Ok(s) => Ok(CorrelationId(Arc::from(s))),
+            Ok(s) => Ok(Self::from_checked(s)),
             Err(_) => Err(InvalidCorrelationId::InvalidByte { position: 0 }),
         }
     }
@@ -126,12 +181,15 @@ impl CorrelationId {
     pub fn generate() -> Self {
         let mut buf = uuid::Uuid::encode_buffer();
         let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        CorrelationId(Arc::from(&*s))
+        Self::from_checked(s)
     }
 
     /// The ID as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Inline(s) => s,
+            Repr::Shared(s) => s,
+        }
     }
 }
 
@@ -141,19 +199,21 @@ fn is_id_byte(b: u8) -> bool {
 
 impl fmt::Display for CorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for CorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CorrelationId").field(&&*self.0).finish()
+        f.debug_tuple("CorrelationId")
+            .field(&self.as_str())
+            .finish()
     }
 }
 
 impl AsRef<str> for CorrelationId {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -190,8 +250,8 @@ pub enum InvalidCorrelationId {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RequestInfo {
-    /// The HTTP method, e.g. `GET`.
-    pub method: String,
+    /// The HTTP method, e.g. `GET` (the standard methods are not copied).
+    pub method: Cow<'static, str>,
     /// The path, without query string or fragment.
     pub path: String,
     /// Wall-clock start, for the payload's `startedAt`.
@@ -204,10 +264,19 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     /// Request info starting now. A query string or fragment in `path` is removed (it may hold secrets).
-    pub fn new(method: impl Into<String>, path: &str) -> Self {
+    pub fn new(method: impl AsRef<str>, path: &str) -> Self {
         let end = path.find(['?', '#']).unwrap_or(path.len());
+        let method = method.as_ref();
+        let standard = [
+            "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+        ]
+        .into_iter()
+        .find(|m| *m == method);
         RequestInfo {
-            method: method.into(),
+            method: match standard {
+                Some(m) => Cow::Borrowed(m),
+                None => Cow::Owned(method.to_owned()),
+            },
             path: path[..end].to_owned(),
             started_at: SystemTime::now(),
             started: Instant::now(),
@@ -222,14 +291,34 @@ impl RequestInfo {
     }
 }
 
-/// A correlation context: a [`CorrelationId`] and, inside a request, what is known about that request.
+/// A correlation context: a [`CorrelationId`], its W3C trace context if any, and, inside a request, what
+/// is known about that request.
 ///
-/// Cheap to clone.
+/// Cheap to clone and to move: one reference-counted pointer. A scope lends it to the thread for each
+/// poll by moving that pointer in and out of a thread-local.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub struct Context(Arc<ContextInner>);
+
+#[derive(Debug)]
+struct ContextInner {
     id: CorrelationId,
     trace: Option<TraceContext>,
-    request: Option<Arc<RequestSlot>>,
+    request: Option<RequestSlot>,
+}
+
+/// Only for [`Arc::make_mut`] while a context is built: the copy's request slot starts in the state the
+/// original's is in.
+impl Clone for ContextInner {
+    fn clone(&self) -> Self {
+        ContextInner {
+            id: self.id.clone(),
+            trace: self.trace,
+            request: self.request.as_ref().map(|slot| RequestSlot {
+                info: slot.info.clone(),
+                state: AtomicU8::new(slot.state.load(Ordering::Acquire)),
+            }),
+        }
+    }
 }
 
 /// A request's info and whether the shipping worker has been told about it.
@@ -262,55 +351,62 @@ pub(crate) enum RequestEnd {
 impl Context {
     /// A context for `id`, not tied to a request (a background job, a batch run).
     pub fn new(id: CorrelationId) -> Self {
-        Context {
+        Context(Arc::new(ContextInner {
             id,
             trace: None,
             request: None,
-        }
+        }))
+    }
+
+    /// The inner parts, to change while building. A context already cloned is copied first, so the
+    /// clones never see the change (its request slot is copied with its state).
+    fn inner_mut(&mut self) -> &mut ContextInner {
+        Arc::make_mut(&mut self.0)
     }
 
     /// Attaches a W3C trace context: every record logged in this context carries its trace-id and
     /// span-id (the middleware attaches the request's span).
     pub fn with_trace(mut self, trace: TraceContext) -> Self {
-        self.trace = Some(trace);
+        self.inner_mut().trace = Some(trace);
         self
     }
 
     /// The trace context, if any.
     pub fn trace(&self) -> Option<&TraceContext> {
-        self.trace.as_ref()
+        self.0.trace.as_ref()
     }
 
     /// Attaches request info (done by the middleware).
     pub fn with_request(mut self, request: RequestInfo) -> Self {
-        self.request = Some(Arc::new(RequestSlot {
+        self.inner_mut().request = Some(RequestSlot {
             info: request,
             state: AtomicU8::new(QUIET),
-        }));
+        });
         self
     }
 
     /// The correlation ID.
     pub fn correlation_id(&self) -> &CorrelationId {
-        &self.id
+        &self.0.id
     }
 
     /// The request being served, if any.
     pub fn request(&self) -> Option<&RequestInfo> {
-        self.request.as_deref().map(|slot| &slot.info)
+        self.0.request.as_ref().map(|slot| &slot.info)
     }
 
     /// True while the request has not been announced to the worker (a relaxed load: the hot path's check).
     pub(crate) fn request_unannounced(&self) -> bool {
-        self.request
-            .as_deref()
+        self.0
+            .request
+            .as_ref()
             .is_some_and(|slot| slot.state.load(Ordering::Relaxed) == QUIET)
     }
 
     /// Claims the request's announcement: true for exactly one caller, which must hand the start over
     /// and then call [`announced`](Self::announced). False once announced or closed.
     pub(crate) fn claim_announcement(&self) -> bool {
-        self.request.as_deref().is_some_and(|slot| {
+        self.0.request.as_ref().is_some_and(|slot| {
             slot.state
                 .compare_exchange(QUIET, ANNOUNCING, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
@@ -320,7 +416,7 @@ impl Context {
     /// The start claimed with [`claim_announcement`](Self::claim_announcement) is in the queue (or was
     /// dropped, which the worker copes with): the end may follow.
     pub(crate) fn announced(&self) {
-        if let Some(slot) = self.request.as_deref() {
+        if let Some(slot) = self.0.request.as_ref() {
             slot.state.store(ANNOUNCED, Ordering::Release);
         }
     }
@@ -329,7 +425,7 @@ impl Context {
     /// sent), `Quiet` when it never logged. Waits out a start being handed over right now on another
     /// thread (a non-blocking hand-off: nanoseconds), so the end always follows the start in the queue.
     pub(crate) fn close_announcement(&self) -> RequestEnd {
-        let Some(slot) = self.request.as_deref() else {
+        let Some(slot) = self.0.request.as_ref() else {
             return RequestEnd::Quiet;
         };
         let mut spins = 0u32;
@@ -376,7 +472,7 @@ thread_local! {
 
 /// The current correlation ID, if code runs inside a [`scope`] or [`sync_scope`].
 pub fn current() -> Option<CorrelationId> {
-    with_current(|ctx| ctx.map(|c| c.id.clone()))
+    with_current(|ctx| ctx.map(|c| c.0.id.clone()))
 }
 
 /// The current trace context, if code runs inside a scope that has one (a request served behind the
@@ -394,7 +490,7 @@ pub fn current() -> Option<CorrelationId> {
 /// assert!(correlation::current_trace().is_none());
 /// ```
 pub fn current_trace() -> Option<TraceContext> {
-    with_current(|ctx| ctx.and_then(|c| c.trace))
+    with_current(|ctx| ctx.and_then(|c| c.0.trace))
 }
 
 /// What a log call takes from the current context: the correlation ID, the trace context, and whether
@@ -413,8 +509,8 @@ pub(crate) fn current_for_log() -> ForLog {
             unannounced: false,
         },
         Some(c) => ForLog {
-            id: Some(c.id.clone()),
-            trace: c.trace,
+            id: Some(c.0.id.clone()),
+            trace: c.0.trace,
             unannounced: c.request_unannounced(),
         },
     })
@@ -439,24 +535,62 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
     }
 }
 
-/// Installs `ctx` in this thread's slot and returns the previous one. `None` when the thread is being torn
-/// down (then nothing is installed).
-fn swap_current(ctx: Option<Context>) -> Option<Context> {
-    CURRENT
-        .try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut slot) => std::mem::replace(&mut *slot, ctx),
-            Err(_) => None,
-        })
-        .unwrap_or(None)
+/// Installs `ctx` in this thread's slot and returns the previous one; `Err(ctx)` gives `ctx` back when
+/// nothing could be installed (the thread is being torn down, or the slot is borrowed right now).
+fn swap_current(ctx: Option<Context>) -> Result<Option<Context>, Option<Context>> {
+    let mut ctx = Some(ctx);
+    let swapped = CURRENT.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => ctx.take().map(|ctx| std::mem::replace(&mut *slot, ctx)),
+        Err(_) => None,
+    });
+    match swapped {
+        Ok(Some(prev)) => Ok(prev),
+        _ => Err(ctx.flatten()),
+    }
 }
 
-/// Restores the previous context when dropped, also during a panic.
-struct Restore(Option<Option<Context>>);
+/// Puts the previous context back when dropped (also during a panic), and the one it replaced back into
+/// `home`: a [`Scoped`] lends its context to the thread for one poll and takes it back afterwards, so
+/// entering a scope moves the context in and out (no clone, no reference count touched).
+struct Restore<'a> {
+    /// What was current before, when the install succeeded.
+    prev: Option<Option<Context>>,
+    /// Where the lent context goes back (`None`: `sync_scope`, which owns its context and drops it).
+    home: Option<&'a mut Option<Context>>,
+}
 
-impl Drop for Restore {
+impl<'a> Restore<'a> {
+    /// Makes `ctx` current until the guard drops; the guard gives it back to `home`, if any.
+    fn install(ctx: Option<Context>, home: Option<&'a mut Option<Context>>) -> Self {
+        match swap_current(ctx) {
+            Ok(prev) => Restore {
+                prev: Some(prev),
+                home,
+            },
+            Err(ctx) => {
+                // Not installed: the context stays where it was.
+                if let Some(home) = home {
+                    *home = ctx;
+                }
+                Restore {
+                    prev: None,
+                    home: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        if let Some(prev) = self.0.take() {
-            swap_current(prev);
+        let Some(prev) = self.prev.take() else {
+            return;
+        };
+        // The slot cannot be reached while the thread is torn down: then the lent context is lost to
+        // this scope, which is ending with its thread anyway.
+        let mine = swap_current(prev).unwrap_or_default();
+        if let Some(home) = self.home.take() {
+            *home = mine;
         }
     }
 }
@@ -474,7 +608,7 @@ impl Drop for Restore {
 /// assert!(correlation::current().is_none());
 /// ```
 pub fn sync_scope<R>(ctx: impl Into<Context>, f: impl FnOnce() -> R) -> R {
-    let _restore = Restore(Some(swap_current(Some(ctx.into()))));
+    let _restore = Restore::install(Some(ctx.into()), None);
     f()
 }
 
@@ -512,7 +646,8 @@ pin_project_lite::pin_project! {
             // Drop the inner future inside the context too: its destructors may log.
             let mut this = this.project();
             if this.inner.is_some() {
-                let _restore = Restore(Some(swap_current(this.ctx.clone())));
+                let ctx = this.ctx.take();
+                let _restore = Restore::install(ctx, Some(this.ctx));
                 this.inner.set(None);
             }
         }
@@ -537,7 +672,8 @@ impl<F> Scoped<F> {
     /// response body (or any other poll-based type) inside the scope.
     pub fn enter<R>(self: Pin<&mut Self>, f: impl FnOnce(Pin<&mut F>) -> R) -> R {
         let this = self.project();
-        let _restore = Restore(Some(swap_current(this.ctx.clone())));
+        let ctx = this.ctx.take();
+        let _restore = Restore::install(ctx, Some(this.ctx));
         match this.inner.as_pin_mut() {
             Some(inner) => f(inner),
             // Only reachable after drop started; keep it panic-free anyway.
@@ -740,6 +876,65 @@ mod tests {
         drop(fut);
         assert_eq!(seen.lock().unwrap().as_ref().unwrap().as_str(), "dropped");
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn a_scope_lends_its_context_for_each_poll_and_gets_it_back_even_after_a_panic() {
+        let waker = std::task::Waker::noop();
+        let mut cx = TaskContext::from_waker(waker);
+        // Pending twice, then a panic inside the third poll, caught outside.
+        let mut polls = 0;
+        let inner = std::future::poll_fn(move |_| {
+            polls += 1;
+            assert_eq!(current().unwrap().as_str(), "lent");
+            // A nested scope swaps its own in and back within the same poll.
+            let nested = sync_scope(CorrelationId::new("nested"), current);
+            assert_eq!(nested.unwrap().as_str(), "nested");
+            assert_eq!(current().unwrap().as_str(), "lent");
+            if polls == 3 {
+                panic!("inside the poll");
+            }
+            Poll::<()>::Pending
+        });
+        let mut fut = Box::pin(scope(CorrelationId::new("lent"), inner));
+        for _ in 0..2 {
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert!(current().is_none(), "nothing leaks out of a poll");
+            assert_eq!(fut.context().unwrap().correlation_id().as_str(), "lent");
+        }
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = fut.as_mut().poll(&mut cx);
+        }));
+        assert!(caught.is_err());
+        assert!(current().is_none());
+        assert_eq!(
+            fut.context().unwrap().correlation_id().as_str(),
+            "lent",
+            "the context came back during the unwinding"
+        );
+    }
+
+    #[test]
+    fn inline_and_shared_ids_behave_alike() {
+        use std::collections::HashSet;
+        let short = CorrelationId::new("a".repeat(INLINE));
+        let long = CorrelationId::new("a".repeat(INLINE + 1));
+        assert!(matches!(short.0, Repr::Inline(_)));
+        assert!(matches!(long.0, Repr::Shared(_)));
+        assert_eq!(short.as_str().len(), INLINE);
+        assert_eq!(long.as_str().len(), INLINE + 1);
+        assert!(short < long);
+        let set: HashSet<_> = [short.clone(), long.clone(), short.clone()].into();
+        assert_eq!(set.len(), 2);
+        assert_eq!(
+            CorrelationId::new("é".repeat(19)).as_str(),
+            "é".repeat(19),
+            "UTF-8 inline"
+        );
+        assert_eq!(
+            format!("{:?}", CorrelationId::new("x-1")),
+            "CorrelationId(\"x-1\")"
+        );
     }
 
     proptest::proptest! {

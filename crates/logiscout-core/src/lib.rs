@@ -29,16 +29,9 @@ mod logger;
 mod otlp;
 mod protocol;
 mod record;
+mod ship;
 mod trace;
 mod transport;
-mod worker;
-
-#[cfg(test)]
-mod network_tests;
-#[cfg(test)]
-mod reliability_tests;
-#[cfg(test)]
-mod shipping_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +41,7 @@ pub use config::{Config, Console, Env};
 pub use error::Error;
 pub use protocol::Protocol;
 pub use record::{FieldValue, WireLevel};
-pub use worker::{FlushReport, Stats};
+pub use ship::{FlushReport, Stats};
 
 /// Correlation IDs and the context that carries them through async and sync code.
 pub mod correlation {
@@ -125,7 +118,7 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     // stops the worker it would have fed.
     let logger = logger::Logger::new(&config)?;
     if let Some(transport) = transport {
-        let shipper = worker::Shipper::start(worker_settings(&config), Arc::new(transport))
+        let shipper = ship::Shipper::start(worker_settings(&config), Arc::new(transport))
             .map_err(Error::Worker)?;
         let _ = logger.shipper.set(shipper);
     }
@@ -133,8 +126,8 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     Ok(Guard { _private: () })
 }
 
-fn worker_settings(config: &Config) -> worker::WorkerSettings {
-    worker::WorkerSettings {
+fn worker_settings(config: &Config) -> ship::WorkerSettings {
+    ship::WorkerSettings {
         service_name: config.service_name.clone(),
         environment: config.env.as_str(),
         max_queue_logs: config.max_queue_logs,
@@ -345,7 +338,7 @@ pub mod __private {
 
     /// For `logiscout-tracing`: true on logiscout's worker thread (its events are never shipped).
     pub fn on_worker_thread() -> bool {
-        crate::worker::on_worker_thread()
+        crate::ship::on_worker_thread()
     }
 
     /// For `logiscout-tracing`: whether the installed logger's filter lets a record of `level` for

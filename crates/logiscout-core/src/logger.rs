@@ -13,7 +13,7 @@ use crate::context;
 use crate::error::Error;
 use crate::filter::SwapFilter;
 use crate::record::{Timestamp, WireLevel};
-use crate::worker::{self, Shipper};
+use crate::ship::{self as worker, Shipper};
 
 pub(crate) struct Logger {
     /// Replaced whole by [`set_filter`](crate::set_filter); a log call reads it without a lock.

@@ -158,7 +158,7 @@ impl RequestPolicy {
         incoming: &IncomingRequest<'_>,
         parent: Option<&TraceContext>,
     ) -> CorrelationId {
-        let valid = |id: &CorrelationId| CorrelationId::parse(id.as_str()).is_ok();
+        let valid = |id: &CorrelationId| CorrelationId::is_valid(id.as_str().as_bytes());
         if let Some(preset) = incoming.preset.as_ref().filter(|id| valid(id)) {
             return preset.clone();
         }

@@ -555,8 +555,8 @@ fn shipper(
     protocol: Protocol,
     token: Option<&str>,
     diagnostics: Option<crate::config::SharedWriter>,
-) -> crate::worker::Shipper {
-    let mut settings = crate::shipping_tests::settings();
+) -> crate::ship::Shipper {
+    let mut settings = crate::ship::tests::settings();
     settings.diagnostics = diagnostics;
     settings.max_batch_logs = 10;
     let headers = crate::protocol::Headers(vec![("x-api-key".into(), "vendor-key".into())])
@@ -573,12 +573,12 @@ fn shipper(
         headers,
     )
     .unwrap();
-    crate::worker::Shipper::start(settings, Arc::new(transport)).unwrap()
+    crate::ship::Shipper::start(settings, Arc::new(transport)).unwrap()
 }
 
-fn log_n(shipper: &crate::worker::Shipper, n: usize) {
+fn log_n(shipper: &crate::ship::Shipper, n: usize) {
     for i in 0..n {
-        crate::shipping_tests::log(shipper, None, i);
+        crate::ship::tests::log(shipper, None, i);
     }
 }
 
@@ -768,7 +768,7 @@ fn json_partial_success_counts_rejected_records() {
 #[test]
 fn otlp_bodies_larger_than_max_batch_bytes_are_split_before_sending() {
     let receiver = Receiver::start(vec![]);
-    let mut settings = crate::shipping_tests::settings();
+    let mut settings = crate::ship::tests::settings();
     settings.max_batch_bytes = 4096;
     settings.max_batch_logs = 200;
     let transport = crate::transport::HttpTransport::with_options(
@@ -781,7 +781,7 @@ fn otlp_bodies_larger_than_max_batch_bytes_are_split_before_sending() {
         Vec::new(),
     )
     .unwrap();
-    let shipper = crate::worker::Shipper::start(settings, Arc::new(transport)).unwrap();
+    let shipper = crate::ship::Shipper::start(settings, Arc::new(transport)).unwrap();
     let kvs: Vec<(String, i64)> = (0..20).map(|i| (format!("key_{i}"), i)).collect();
     for n in 0..40 {
         let values: Vec<(&str, Value<'_>)> = kvs
@@ -827,7 +827,7 @@ fn connection_errors_are_retried_until_the_retry_budget_ends() {
         .local_addr()
         .unwrap()
         .port();
-    let mut settings = crate::shipping_tests::settings();
+    let mut settings = crate::ship::tests::settings();
     settings.retry.give_up_after = Duration::from_millis(400);
     let (out, said) = writer();
     settings.diagnostics = Some(out);
@@ -841,7 +841,7 @@ fn connection_errors_are_retried_until_the_retry_budget_ends() {
         Vec::new(),
     )
     .unwrap();
-    let shipper = crate::worker::Shipper::start(settings, Arc::new(transport)).unwrap();
+    let shipper = crate::ship::Shipper::start(settings, Arc::new(transport)).unwrap();
     log_n(&shipper, 5);
     let report = shipper.flush(Duration::from_secs(5));
     assert!(report.complete, "{report:?}");
@@ -868,8 +868,7 @@ fn gzip_bodies_decode_after_gunzip() {
     )
     .unwrap();
     let shipper =
-        crate::worker::Shipper::start(crate::shipping_tests::settings(), Arc::new(transport))
-            .unwrap();
+        crate::ship::Shipper::start(crate::ship::tests::settings(), Arc::new(transport)).unwrap();
     log_n(&shipper, 4);
     assert!(shipper.flush(Duration::from_secs(5)).complete);
     receiver.with(|got| {

@@ -1,5 +1,6 @@
 //! Sending one encoded batch: the [`Transport`] trait, the HTTP implementation (auth, gzip, status handling)
-//! and the retry policy (exponential backoff with full jitter, `Retry-After`).
+//! and the retry policy (exponential backoff with full jitter, `Retry-After`). For tests, `memory` has an
+//! in-memory implementation that records the batches and answers from a script.
 
 use std::fmt;
 use std::future::Future;
@@ -9,6 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::ApiToken;
 use crate::protocol::Protocol;
+
+#[cfg(test)]
+pub(crate) mod memory;
 
 /// How the client reaches the ingest endpoint.
 #[derive(Clone, PartialEq, Eq)]

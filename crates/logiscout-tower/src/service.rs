@@ -2,14 +2,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use http::{HeaderValue, Request, Response};
-use logiscout_core::correlation::{self, TRACEPARENT_HEADER};
+use http::{HeaderName, HeaderValue, Request, Response};
+use logiscout_core::correlation;
 use logiscout_core::middleware::IncomingRequest;
 use tower_service::Service;
 
 use crate::body::CorrelatedBody;
 use crate::future::ResponseFuture;
 use crate::layer::Settings;
+
+/// The W3C header, made once (a `&str` name is parsed again on every lookup).
+static TRACEPARENT: HeaderName = HeaderName::from_static(correlation::TRACEPARENT_HEADER);
 
 /// The service made by [`CorrelationLayer`](crate::CorrelationLayer).
 #[derive(Clone)]
@@ -61,7 +64,7 @@ where
         let headers = req.headers();
         let incoming = IncomingRequest::new(req.method().as_str(), req.uri().path())
             .correlation_header(headers.get(&settings.header).map(HeaderValue::as_bytes))
-            .traceparent(headers.get(TRACEPARENT_HEADER).map(HeaderValue::as_bytes))
+            .traceparent(headers.get(&TRACEPARENT).map(HeaderValue::as_bytes))
             .preset_id(preset);
         let ctx = settings.policy.start(incoming);
         let id = ctx.correlation_id();

@@ -1,5 +1,6 @@
 //! The reliability suite: faults injected on loopback (refusals, endless bodies, hangs, TLS failures,
-//! outages), each with an exact pass criterion. See `docs/reliability.md`.
+//! outages) or scripted on the in-memory transport (outages, recoveries, faults in any order), each with
+//! an exact pass criterion. See `docs/reliability.md`.
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -9,13 +10,11 @@ use log::{Level, Record};
 use logiscout_testkit::{IngestServer, Lines, Reply};
 use proptest::prelude::*;
 
+use super::{
+    assert_balanced, diagnostics, log, numbers, start, start_at, start_in_memory, start_with, TOKEN,
+};
 use crate::record::{Timestamp, WireLevel};
-use crate::shipping_tests::{assert_balanced, log, numbers, start, start_at, start_with, TOKEN};
-
-/// Captured diagnostic lines (the testkit's writer), as the worker's `diagnostics` destination.
-pub(crate) fn diagnostics(lines: &Lines) -> Option<crate::config::SharedWriter> {
-    Some(Arc::new(Mutex::new(Box::new(lines.clone()))))
-}
+use crate::transport::memory::{Answer, MemoryTransport};
 
 #[test]
 fn refused_batches_are_dropped_once_each_with_one_line_and_no_token() {
@@ -306,8 +305,8 @@ proptest! {
     /// as sent, and no more batches than allowed are ever in flight.
     #[test]
     fn accounting_holds_for_any_sequence_of_faults(ops in proptest::collection::vec(op(), 1..12)) {
-        let server = IngestServer::start();
-        let shipper = start(&server, |s| {
+        let transport = MemoryTransport::new();
+        let shipper = start_in_memory(&transport, |s| {
             s.max_batch_logs = 20;
             s.max_in_flight = 2;
             s.max_batch_wait = Duration::from_millis(20);
@@ -319,29 +318,29 @@ proptest! {
         for op in ops {
             match op {
                 Op::Emit(k) => for _ in 0..k { log(&shipper, None, n); n += 1; },
-                Op::Fail => server.reply_always(Reply::status(503)),
-                Op::Recover => server.reply_always(Reply::ok()),
+                Op::Fail => transport.answer_always(Answer::status(503)),
+                Op::Recover => transport.answer_always(Answer::ok()),
                 Op::Flush => {
                     let _ = shipper.flush(Duration::from_secs(2));
                     assert_balanced(&shipper);
                 }
             }
         }
-        server.reply_always(Reply::ok());
+        transport.answer_always(Answer::ok());
         let report = shipper.shutdown(Duration::from_secs(5));
         let s = report.stats;
         prop_assert_eq!(s.logs_enqueued, n as u64);
         prop_assert_eq!(s.logs_sent + s.logs_dropped, n as u64);
-        let mut delivered = numbers(&server.accepted_logs());
+        let mut delivered = numbers(&transport.accepted_logs());
         delivered.sort_unstable();
         delivered.dedup();
         prop_assert_eq!(delivered.len() as u64, s.logs_sent);
-        prop_assert!(server.max_in_flight() <= 2, "{}", server.max_in_flight());
+        prop_assert!(transport.max_in_flight() <= 2, "{}", transport.max_in_flight());
     }
 }
 
 /// The 99th percentile of `calls` log calls, in nanoseconds.
-fn p99_ns(shipper: &crate::worker::Shipper, calls: usize) -> u128 {
+fn p99_ns(shipper: &crate::ship::Shipper, calls: usize) -> u128 {
     let mut times: Vec<u128> = (0..calls)
         .map(|n| {
             let t = Instant::now();
@@ -386,12 +385,12 @@ fn a_hanging_endpoint_keeps_p99_log_latency_within_twice_the_healthy_one() {
 
 #[test]
 fn drops_for_a_full_buffer_keep_being_reported_while_they_go_on() {
-    let server = IngestServer::start();
-    server.stop();
+    let transport = MemoryTransport::new();
+    transport.answer_always(Answer::unreachable());
     let lines = Lines::default();
     // The endpoint is down and nothing is due for 30 s (but the first batch, which retries): the records
     // stay in the batcher or in flight until the byte cap is reached, and every later one is dropped.
-    let shipper = start(&server, |s| {
+    let shipper = start_in_memory(&transport, |s| {
         s.max_buffer_bytes = 64 << 10;
         s.max_batch_logs = 1000;
         s.diagnostics = diagnostics(&lines);
@@ -454,9 +453,9 @@ fn when_the_endpoint_recovers_batches_in_backoff_retry_at_once() {
     // Eight batches fail while the endpoint is down and sleep in backoff (up to 8 s each, at random).
     // The first to retry after the endpoint is back succeeds; the others must follow at once instead of
     // sleeping out their own delays.
-    let server = IngestServer::start();
-    server.stop();
-    let shipper = start(&server, |s| {
+    let transport = MemoryTransport::new();
+    transport.answer_always(Answer::unreachable());
+    let shipper = start_in_memory(&transport, |s| {
         s.max_batch_logs = 5;
         s.max_in_flight = 8;
         s.retry.base = Duration::from_millis(500);
@@ -467,12 +466,12 @@ fn when_the_endpoint_recovers_batches_in_backoff_retry_at_once() {
     }
     std::thread::sleep(Duration::from_secs(3));
     assert!(shipper.stats().batches_retried >= 8);
-    server.restart();
-    assert!(server.wait_until(Duration::from_secs(20), |r| {
+    transport.answer_always(Answer::ok());
+    assert!(transport.wait_until(Duration::from_secs(20), |r| {
         r.iter().filter(|x| x.accepted()).count() >= 8
     }));
-    let accepted: Vec<Instant> = server
-        .received()
+    let accepted: Vec<Instant> = transport
+        .sent()
         .iter()
         .filter(|r| r.accepted())
         .map(|r| r.at)
@@ -488,9 +487,9 @@ fn when_the_endpoint_recovers_batches_in_backoff_retry_at_once() {
 
 #[test]
 fn shutdown_gives_each_batch_in_backoff_a_last_attempt_at_once() {
-    let server = IngestServer::start();
-    server.reply_next(Reply::status(503));
-    let shipper = start(&server, |s| {
+    let transport = MemoryTransport::new();
+    transport.answer_next(Answer::status(503));
+    let shipper = start_in_memory(&transport, |s| {
         s.max_batch_logs = 5;
         s.retry.base = Duration::from_secs(20);
         s.retry.max_delay = Duration::from_secs(20);
@@ -499,7 +498,7 @@ fn shutdown_gives_each_batch_in_backoff_a_last_attempt_at_once() {
         log(&shipper, None, n);
     }
     // The batch failed once and sleeps for up to 20 s; the endpoint is healthy again.
-    assert!(server.wait_until(Duration::from_secs(5), |r| !r.is_empty()));
+    assert!(transport.wait_until(Duration::from_secs(5), |r| !r.is_empty()));
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     let report = shipper.shutdown(Duration::from_secs(5));
@@ -526,10 +525,7 @@ fn a_refused_token_is_reported_within_three_seconds_of_the_first_log() {
     server.reply_always(Reply::status(401));
     let lines = Lines::default();
     let shipper = start(&server, |s| s.diagnostics = diagnostics(&lines));
-    assert_eq!(
-        crate::shipping_tests::settings().max_batch_wait,
-        Duration::from_secs(30)
-    );
+    assert_eq!(super::settings().max_batch_wait, Duration::from_secs(30));
     log(&shipper, None, 0);
     let took = wait_for_line(&lines, "401", Duration::from_secs(3));
     let text = lines.text();

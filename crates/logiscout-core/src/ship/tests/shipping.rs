@@ -1,111 +1,18 @@
-//! The shipping pipeline end to end (hot path → queue → worker → HTTP) against a real server on
-//! 127.0.0.1. Each test runs its own `Shipper`, so configurations do not interfere.
+//! The shipping pipeline end to end (hot path → queue → worker → transport): batches and their triggers,
+//! retries, splits, request payloads, flush. What needs HTTP runs against a real server on 127.0.0.1; the
+//! worker's own logic runs on the in-memory transport.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{Level, Record};
 use logiscout_testkit::{IngestServer, Received, Reply};
 
+use super::{
+    assert_balanced, assert_valid, assert_valid_sent, log, numbers, start, start_in_memory,
+    start_with, TOKEN,
+};
 use crate::context::{Context, CorrelationId, RequestInfo};
-use crate::record::{Timestamp, WireLevel};
-use crate::transport::{HttpTransport, RetryPolicy};
-use crate::worker::{Shipper, WorkerSettings};
-
-pub(crate) const TOKEN: &str = "lgs_test_token_9f8e7d";
-
-pub(crate) fn settings() -> WorkerSettings {
-    WorkerSettings {
-        service_name: "svc".into(),
-        environment: "production",
-        max_queue_logs: 20_000,
-        max_buffer_bytes: 32 << 20,
-        max_batch_logs: 200,
-        max_batch_bytes: 4 << 20,
-        max_batch_wait: Duration::from_secs(30),
-        max_in_flight: 4,
-        retry: RetryPolicy {
-            base: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-            give_up_after: Duration::from_secs(60),
-            max_retry_after: Duration::from_secs(5),
-        },
-        max_string_bytes: 32 * 1024,
-        max_record_bytes: 1 << 20,
-        shutdown_timeout: Duration::from_secs(5),
-        diagnostics: None,
-        drop_report_every: Duration::from_secs(60),
-    }
-}
-
-pub(crate) fn start(server: &IngestServer, tweak: impl FnOnce(&mut WorkerSettings)) -> Shipper {
-    start_with(server, Duration::from_secs(5), false, tweak)
-}
-
-pub(crate) fn start_with(
-    server: &IngestServer,
-    timeout: Duration,
-    gzip: bool,
-    tweak: impl FnOnce(&mut WorkerSettings),
-) -> Shipper {
-    start_at(&server.url(), timeout, gzip, tweak)
-}
-
-/// A shipper for any endpoint URL.
-pub(crate) fn start_at(
-    url: &str,
-    timeout: Duration,
-    gzip: bool,
-    tweak: impl FnOnce(&mut WorkerSettings),
-) -> Shipper {
-    let mut s = settings();
-    tweak(&mut s);
-    let url = url::Url::parse(url).unwrap();
-    let transport =
-        HttpTransport::new(url, &crate::config::ApiToken(TOKEN.into()), timeout, gzip).unwrap();
-    Shipper::start(s, Arc::new(transport)).unwrap()
-}
-
-pub(crate) fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
-    let kvs: [(&str, log::kv::Value<'_>); 3] = [
-        ("n", n.into()),
-        ("ratio", 0.5.into()),
-        ("who", "tester".into()),
-    ];
-    shipper.enqueue(
-        &Record::builder()
-            .args(format_args!("message {n}"))
-            .level(Level::Info)
-            .target("shipping_tests")
-            .key_values(&kvs)
-            .build(),
-        WireLevel::Info,
-        Timestamp::now(),
-        id.cloned(),
-        None,
-    );
-}
-
-pub(crate) fn numbers(logs: &[(String, serde_json::Value)]) -> Vec<u64> {
-    logs.iter()
-        .map(|(_, l)| l["metadata"]["n"].as_u64().unwrap())
-        .collect()
-}
-
-pub(crate) fn assert_valid(received: &[Received]) {
-    for r in received {
-        assert!(r.schema_error.is_none(), "schema: {:?}", r.schema_error);
-    }
-}
-
-pub(crate) fn assert_balanced(shipper: &Shipper) {
-    let s = shipper.stats();
-    assert_eq!(
-        s.logs_enqueued,
-        s.logs_sent + s.logs_dropped + s.logs_pending(),
-        "{s:?}"
-    );
-}
+use crate::transport::memory::{Answer, MemoryTransport};
 
 #[test]
 fn two_hundred_logs_make_exactly_one_post_with_the_wire_headers() {
@@ -172,7 +79,7 @@ fn the_first_batch_goes_out_promptly_and_later_ones_on_the_usual_triggers() {
     assert!(server.wait_until(Duration::from_secs(3), |r| !r.is_empty()));
     let first = server.received()[0].at - t0;
     assert!(
-        first >= crate::worker::FIRST_BATCH_WAIT - Duration::from_millis(20),
+        first >= crate::ship::worker_loop::FIRST_BATCH_WAIT - Duration::from_millis(20),
         "{first:?}"
     );
     assert!(first < Duration::from_secs(2), "{first:?}");
@@ -225,21 +132,22 @@ fn a_thousand_log_request_splits_into_five_restitchable_batches() {
 
 #[test]
 fn a_503_is_retried_with_the_same_batch_id() {
-    let server = IngestServer::start();
-    server.reply_next(Reply::status(503));
-    let shipper = start(&server, |s| s.max_batch_logs = 10);
+    let transport = MemoryTransport::new();
+    transport.answer_next(Answer::status(503));
+    let shipper = start_in_memory(&transport, |s| s.max_batch_logs = 10);
     for n in 0..10 {
         log(&shipper, None, n);
     }
     assert!(shipper.flush(Duration::from_secs(5)).complete);
-    let got = server.received();
+    let got = transport.sent();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].status, 503);
+    assert_eq!(got[0].status, Some(503));
+    // The HTTP transport sends the batch's id as `X-LogiScout-Batch-Id` (see the 200-log test).
+    assert_eq!(got[0].batch.id, got[1].batch.id);
     assert_eq!(
-        got[0].header("x-logiscout-batch-id"),
-        got[1].header("x-logiscout-batch-id")
+        got[0].batch.body, got[1].batch.body,
+        "a retry resends the same body"
     );
-    assert_eq!(got[0].body, got[1].body, "a retry resends the same body");
     let s = shipper.stats();
     assert_eq!((s.logs_sent, s.logs_dropped, s.batches_retried), (10, 0, 1));
 }
@@ -282,15 +190,15 @@ fn retry_after_is_honoured_in_both_forms_and_capped() {
 
 #[test]
 fn a_401_is_not_retried_and_is_counted() {
-    let server = IngestServer::start();
-    server.reply_always(Reply::status(401));
-    let shipper = start(&server, |s| s.max_batch_logs = 5);
+    let transport = MemoryTransport::new();
+    transport.answer_always(Answer::status(401));
+    let shipper = start_in_memory(&transport, |s| s.max_batch_logs = 5);
     for n in 0..5 {
         log(&shipper, None, n);
     }
     assert!(shipper.flush(Duration::from_secs(5)).complete);
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(server.received().len(), 1);
+    assert_eq!(transport.sent().len(), 1);
     let s = shipper.stats();
     assert_eq!((s.logs_sent, s.logs_dropped, s.batches_failed), (0, 5, 1));
     assert_balanced(&shipper);
@@ -298,23 +206,20 @@ fn a_401_is_not_retried_and_is_counted() {
 
 #[test]
 fn a_413_splits_the_batch_and_both_halves_arrive() {
-    let server = IngestServer::start();
-    server.reply_next(Reply::status(413));
-    let shipper = start(&server, |s| s.max_batch_logs = 10);
+    let transport = MemoryTransport::new();
+    transport.answer_next(Answer::status(413));
+    let shipper = start_in_memory(&transport, |s| s.max_batch_logs = 10);
     for n in 0..10 {
         log(&shipper, None, n);
     }
     assert!(shipper.flush(Duration::from_secs(5)).complete);
-    let accepted = server.accepted();
+    let accepted = transport.accepted();
     assert_eq!(accepted.len(), 2);
-    assert_valid(&accepted);
-    let ids: Vec<_> = accepted
-        .iter()
-        .map(|r| r.header("x-logiscout-batch-id").unwrap().to_owned())
-        .collect();
+    assert_valid_sent(&accepted);
+    let ids: Vec<_> = accepted.iter().map(|r| r.batch.id.clone()).collect();
     assert_ne!(ids[0], ids[1]);
     assert_eq!(
-        numbers(&server.accepted_logs()),
+        numbers(&transport.accepted_logs()),
         (0..10).collect::<Vec<_>>()
     );
     assert_eq!(shipper.stats().logs_sent, 10);
@@ -458,8 +363,8 @@ fn request_payloads_carry_method_path_status_and_duration() {
 
 #[test]
 fn a_request_is_announced_once_by_its_first_log_and_a_quiet_one_costs_no_event() {
-    let server = IngestServer::start();
-    let shipper = start(&server, |_| {});
+    let transport = MemoryTransport::new();
+    let shipper = start_in_memory(&transport, |_| {});
     // Quiet: start and end, nothing logged: the worker hears nothing, nothing is shipped.
     let quiet =
         Context::new(CorrelationId::new("req-quiet")).with_request(RequestInfo::new("GET", "/q"));
@@ -480,11 +385,11 @@ fn a_request_is_announced_once_by_its_first_log_and_a_quiet_one_costs_no_event()
     shipper.request_finished(&loud, Some(500));
     assert_eq!(shipper.ends_enqueued(), 1, "one end, once");
     assert!(shipper.flush(Duration::from_secs(5)).complete);
-    let got = server.accepted();
-    assert_valid(&got);
+    let got = transport.accepted();
+    assert_valid_sent(&got);
     let payloads: Vec<_> = got
         .iter()
-        .flat_map(|r| r.body["payloads"].as_array().unwrap().clone())
+        .flat_map(|r| r.json()["payloads"].as_array().unwrap().clone())
         .collect();
     assert_eq!(payloads.len(), 1, "{payloads:?}");
     assert_eq!(payloads[0]["correlationId"], "req-loud");
@@ -496,8 +401,8 @@ fn a_request_is_announced_once_by_its_first_log_and_a_quiet_one_costs_no_event()
 fn an_end_waits_for_a_start_being_handed_over_on_another_thread() {
     // The interleaving that would put an end before its start in the queue: one thread has claimed the
     // announcement and not yet handed the start over when another ends the request. The end must wait.
-    let server = IngestServer::start();
-    let shipper = Arc::new(start(&server, |_| {}));
+    let transport = MemoryTransport::new();
+    let shipper = Arc::new(start_in_memory(&transport, |_| {}));
     let ctx =
         Context::new(CorrelationId::new("req-race")).with_request(RequestInfo::new("GET", "/r"));
     assert!(ctx.claim_announcement(), "the first claim wins");
@@ -521,9 +426,9 @@ fn flush_waits_for_an_earlier_record_even_when_later_ones_are_delivered_first() 
     // Record A's batch is slow to be answered; records logged after `flush` started go out in other
     // batches and are answered at once. Counting settled records, a flush would see "as many settled as
     // were enqueued when it started" and return while A is still in flight. The fence must wait for A.
-    let server = IngestServer::start();
-    server.reply_next(Reply::ok().delay(Duration::from_millis(600)));
-    let shipper = Arc::new(start(&server, |s| {
+    let transport = MemoryTransport::new();
+    transport.answer_next(Answer::ok().delay(Duration::from_millis(600)));
+    let shipper = Arc::new(start_in_memory(&transport, |s| {
         s.max_batch_logs = 1;
         s.max_in_flight = 4;
     }));

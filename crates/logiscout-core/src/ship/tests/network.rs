@@ -1,5 +1,6 @@
 //! Delivery on a hostile network (issue 14): redirects, proxies, slow bodies, refusals of every size,
-//! recoveries, logs after shutdown. Real servers on 127.0.0.1; nothing leaves the loopback.
+//! recoveries, logs after shutdown. Real servers on 127.0.0.1, nothing leaves the loopback; what is the
+//! worker's logic alone (413 splits, logs after shutdown) runs on the in-memory transport.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -8,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use logiscout_testkit::{IngestServer, Lines, Reply};
 
+use super::{diagnostics, log, settings, start_in_memory, TOKEN};
 use crate::config::ApiToken;
-use crate::reliability_tests::diagnostics;
-use crate::shipping_tests::{log, settings, TOKEN};
+use crate::ship::{Shipper, WorkerSettings};
+use crate::transport::memory::{Answer, MemoryTransport};
 use crate::transport::{no_proxy_matches, route, HttpTransport, ProxySetting, Route};
-use crate::worker::{Shipper, WorkerSettings};
 
 fn shipper_via(url: &str, route: &Route, tweak: impl FnOnce(&mut WorkerSettings)) -> Shipper {
     let mut s = settings();
@@ -146,9 +147,28 @@ fn proxies_are_chosen_by_the_documented_rules() {
         route(&insecure, &explicit, env(&[])),
         Ok(Route::Proxy(_))
     ));
-    // https: HTTPS_PROXY, then ALL_PROXY, lower case too, unless NO_PROXY names the host.
     let https = url("https://ingest.example.com/ingest");
-    let via = |vars: &[(&str, String)]| route(&https, &ProxySetting::Environment, env(vars));
+    https_proxies_follow_the_environment(&https, &all);
+    // Credentials never shown.
+    let shown = format!("{:?}", route(&https, &explicit, env(&[])));
+    assert!(
+        !shown.contains("secret") && !shown.contains("user"),
+        "{shown}"
+    );
+    let config = crate::Config::new("s").proxy(proxy.clone());
+    assert!(!format!("{config:?}").contains("secret"));
+    let err = crate::Config::new("s")
+        .proxy("ftp://user:secret@x")
+        .proxy_setting()
+        .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("secret"));
+}
+
+/// For `proxies_are_chosen_by_the_documented_rules`: an https endpoint takes HTTPS_PROXY, then
+/// ALL_PROXY, lower case too, unless NO_PROXY names the host (`all` sets every proxy variable).
+fn https_proxies_follow_the_environment(https: &url::Url, all: &[(&str, String)]) {
+    let url = |s: &str| url::Url::parse(s).unwrap();
+    let via = |vars: &[(&str, String)]| route(https, &ProxySetting::Environment, env(vars));
     assert_eq!(
         via(&[("https_proxy", "http://a:1".into())]),
         Ok(Route::Proxy(url("http://a:1")))
@@ -178,26 +198,13 @@ fn proxies_are_chosen_by_the_documented_rules() {
         );
     }
     assert_eq!(
-        route(&https, &ProxySetting::Off, env(&all)),
+        route(https, &ProxySetting::Off, env(all)),
         Ok(Route::Direct)
     );
     assert!(!no_proxy_matches(
         "ample.com,other.example.com",
         "ingest.example.com"
     ));
-    // Credentials never shown.
-    let shown = format!("{:?}", route(&https, &explicit, env(&[])));
-    assert!(
-        !shown.contains("secret") && !shown.contains("user"),
-        "{shown}"
-    );
-    let config = crate::Config::new("s").proxy(proxy.clone());
-    assert!(!format!("{config:?}").contains("secret"));
-    let err = crate::Config::new("s")
-        .proxy("ftp://user:secret@x")
-        .proxy_setting()
-        .unwrap_err();
-    assert!(!format!("{err} {err:?}").contains("secret"));
 }
 
 #[test]
@@ -308,10 +315,10 @@ fn a_2xx_settles_the_batch_when_the_status_arrives_however_slow_the_body() {
 
 #[test]
 fn every_post_answered_413_splits_down_to_single_records_counted_once() {
-    let server = IngestServer::start();
-    server.reply_always(Reply::status(413));
+    let transport = MemoryTransport::new();
+    transport.answer_always(Answer::status(413));
     let lines = Lines::default();
-    let shipper = shipper_via(&server.url(), &Route::Direct, |s| {
+    let shipper = start_in_memory(&transport, |s| {
         s.max_batch_logs = 200;
         s.diagnostics = diagnostics(&lines);
     });
@@ -319,7 +326,7 @@ fn every_post_answered_413_splits_down_to_single_records_counted_once() {
         log(&shipper, None, n);
     }
     assert!(shipper.flush(Duration::from_secs(30)).complete);
-    let posts = server.received().len();
+    let posts = transport.sent().len();
     assert!(posts < 2 * 200, "{posts} POSTs: at most 2n - 1");
     let s = shipper.stats();
     assert_eq!(
@@ -337,9 +344,9 @@ fn every_post_answered_413_splits_down_to_single_records_counted_once() {
 
 #[test]
 fn logs_after_shutdown_are_dropped_and_said_so_once() {
-    let server = IngestServer::start();
+    let transport = MemoryTransport::new();
     let lines = Lines::default();
-    let shipper = shipper_via(&server.url(), &Route::Direct, |s| {
+    let shipper = start_in_memory(&transport, |s| {
         s.diagnostics = diagnostics(&lines);
     });
     log(&shipper, None, 0);

@@ -2,7 +2,7 @@
 # Every benchmark in docs/benchmarks.md, then the report that rewrites its tables and docs/hot-path.svg.
 #
 #   scripts/bench.sh            # all of it, about 25 minutes on 2 cores
-#   scripts/bench.sh peers      # one part: peers | core | e2e | rss | http | python | report
+#   scripts/bench.sh peers      # one part: peers | core | e2e | rss | http | python | otlp | report
 #
 # Run it on a quiet machine: the figures are medians of timings, and a compile next to them moves them by
 # a third. Each part writes its own inputs (target/criterion, target/bench-results); `report` only reads.
@@ -29,14 +29,17 @@ part() {
         http) scripts/bench-http.sh --rounds 5 -d 8s ;;
         # The Python client logiscout-logger 1.0.1, in a throwaway venv, shipping to the local sink.
         python) scripts/bench-python.sh ;;
+        # logiscout's OTLP export against opentelemetry-otlp: delivered logs/s and bytes per log, same receiver
+        # (its section in docs/benchmarks.md is typed from the output; the report does not read it).
+        otlp) scripts/otlp-compare.sh ;;
         # Tables in docs/benchmarks.md and docs/hot-path.svg from all of the above.
         report) cargo run --release -p logiscout-bench --bin bench_report ;;
-        *) echo "bench: unknown part '$1' (peers, core, e2e, rss, http, python, report)" >&2; exit 2 ;;
+        *) echo "bench: unknown part '$1' (peers, core, e2e, rss, http, python, otlp, report)" >&2; exit 2 ;;
     esac
 }
 
 if [[ $# -eq 0 ]]; then
-    set -- peers core e2e rss http python report
+    set -- peers core e2e rss http python otlp report
 fi
 for p in "$@"; do
     part "$p"

@@ -59,6 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .find(|r| r.severity_number == 9)
         .expect("INFO record");
     assert_eq!(attr(login, "user_id").as_deref(), Some("IntValue(123)"));
+    // Outside any scope: no per-record correlation ID (the process's is `service.instance.id`).
+    assert_eq!(attr(login, "logiscout.correlation_id"), None);
     let low = records
         .iter()
         .find(|r| r.severity_number == 13)

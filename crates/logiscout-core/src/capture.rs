@@ -37,8 +37,9 @@ use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::record::{
-    borrowed_error, is_reserved_key, non_finite_name, write_json_str, write_json_str_cut,
-    write_truncated_keys, CappedFormatter, ErrorChain, Limited, WireLevel, SEND_KEY,
+    borrowed_error, cut_str, is_reserved_key, non_finite_name, sends_false, write_json_str,
+    write_json_str_cut, write_truncated_keys, CappedFormatter, ErrorChain, Limited, WireLevel,
+    SEND_KEY,
 };
 
 /// A record as the hot path hands it to the worker.
@@ -255,15 +256,8 @@ pub(crate) struct Malformed;
 /// Copies `s` as a capture string, cut at `cap` bytes on a character boundary; returns the bytes kept.
 fn put_str(buf: &mut Vec<u8>, s: &str, cap: usize) -> usize {
     let cap = cap.min(u32::MAX as usize);
-    let (kept, truncated) = if s.len() <= cap {
-        (s, 0)
-    } else {
-        let mut cut = cap;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        (&s[..cut], (s.len() - cut) as u64)
-    };
+    let (kept, truncated) = cut_str(s, cap);
+    let truncated = truncated as u64;
     buf.reserve(kept.len() + 12);
     buf.extend_from_slice(&(kept.len() as u32).to_le_bytes());
     buf.extend_from_slice(kept.as_bytes());
@@ -306,14 +300,11 @@ impl<'a> RawStr<'a> {
             self.written += s.len();
             return;
         }
-        let mut cut = room;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.buf.extend_from_slice(&s.as_bytes()[..cut]);
+        let (kept, cut) = cut_str(s, room);
+        self.buf.extend_from_slice(kept.as_bytes());
         // Later pieces are cut whole, even ones that would fit what is left of the cap: the same rule as
         // the JSON writer, so both give the same output.
-        self.truncated = (s.len() - cut) as u64;
+        self.truncated = cut as u64;
         self.written = self.cap;
     }
 
@@ -406,13 +397,6 @@ impl<'kvs> VisitSource<'kvs> for KvCapture<'kvs> {
 }
 
 /// `send = false` or `send = "false"`.
-fn sends_false(value: &Value<'_>) -> bool {
-    match value.to_bool() {
-        Some(b) => !b,
-        None => value.to_borrowed_str() == Some("false"),
-    }
-}
-
 struct ValueCapture<'b, 'v> {
     buf: &'b mut Vec<u8>,
     cap: usize,

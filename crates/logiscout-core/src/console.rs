@@ -349,12 +349,9 @@ impl fmt::Write for Cut<'_> {
             self.left -= s.len();
             return Ok(());
         }
-        let mut cut = self.left;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.out.push_str(&s[..cut]);
-        self.truncated = s.len() - cut;
+        let (kept, cut) = crate::record::cut_str(s, self.left);
+        self.out.push_str(kept);
+        self.truncated = cut;
         self.left = 0;
         Ok(())
     }

@@ -132,13 +132,7 @@ impl CorrelationId {
         if id.is_empty() {
             return Self::generate();
         }
-        if id.len() > MAX_CORRELATION_ID_LEN {
-            let mut cut = MAX_CORRELATION_ID_LEN;
-            while !id.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            id = &id[..cut];
-        }
+        id = crate::record::cut_str(id, MAX_CORRELATION_ID_LEN).0;
         Self::from_checked(id)
     }
 

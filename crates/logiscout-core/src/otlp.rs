@@ -19,7 +19,9 @@
 //! - key-values as attributes of their own types: integers `intValue` (beyond `i64`: `doubleValue`),
 //!   floats `doubleValue`, bools, strings; `:serde` objects and arrays as `kvlistValue`/`arrayValue`;
 //!   a JSON `null` as an empty value;
-//! - the correlation ID as the attribute `logiscout.correlation_id`;
+//! - the correlation ID as the attribute `logiscout.correlation_id`; a record made outside any
+//!   correlation scope has none: the per-process ID such records share is the resource's
+//!   `service.instance.id` (a UUID v4 per process, as the semantic conventions suggest), sent once per batch;
 //! - the W3C trace context the record was made in (see [`TraceContext`](crate::correlation::TraceContext))
 //!   as `traceId`, `spanId` and `flags` (the trace flags byte);
 //! - request info as `http.request.method`, `url.path` (the path without its query) and, once known,
@@ -47,6 +49,9 @@ pub(crate) const CORRELATION_ID: &str = "logiscout.correlation_id";
 pub(crate) struct Resource<'a> {
     pub service_name: &'a str,
     pub environment: &'a str,
+    /// The ID of the records made outside any correlation scope (one per process, the LogiScout
+    /// format's fallback payload ID): `service.instance.id` on the resource, not repeated per record.
+    pub instance_id: &'a str,
 }
 
 /// The request body for `content`: protobuf, or OTLP/JSON when `json`.
@@ -69,7 +74,7 @@ pub(crate) fn to_request(
     let mut scopes: Vec<ScopeLogs> = Vec::new();
     for part in &content.parts {
         for log in &part.logs {
-            let (target, record) = log_record(part, log);
+            let (target, record) = log_record(part, log, resource.instance_id);
             match scopes
                 .iter_mut()
                 .find(|s| s.scope.as_ref().is_some_and(|scope| scope.name == target))
@@ -92,6 +97,7 @@ pub(crate) fn to_request(
                 attributes: vec![
                     kv("service.name", string(resource.service_name)),
                     kv("deployment.environment.name", string(resource.environment)),
+                    kv("service.instance.id", string(resource.instance_id)),
                     kv("telemetry.sdk.name", string("logiscout")),
                     kv("telemetry.sdk.language", string("rust")),
                     kv("telemetry.sdk.version", string(env!("CARGO_PKG_VERSION"))),
@@ -158,7 +164,7 @@ fn severity(level: &str) -> (i32, &'static str) {
 }
 
 /// One record and its target.
-fn log_record(part: &Part, log: &LogEntry) -> (String, LogRecord) {
+fn log_record(part: &Part, log: &LogEntry, instance_id: &str) -> (String, LogRecord) {
     let nanos = u64::try_from(log.ts.0)
         .unwrap_or_default()
         .saturating_mul(1000);
@@ -206,9 +212,12 @@ fn log_record(part: &Part, log: &LogEntry) -> (String, LogRecord) {
         // Never happens (the worker rendered the body itself); shipped as text rather than lost.
         _ => record.body = Some(string(String::from_utf8_lossy(&log.body))),
     }
-    record
-        .attributes
-        .push(kv(CORRELATION_ID, string(part.id.as_str())));
+    // A record outside any scope has no correlation ID of its own: the process's is on the resource.
+    if part.id.as_str() != instance_id {
+        record
+            .attributes
+            .push(kv(CORRELATION_ID, string(part.id.as_str())));
+    }
     if let Some(request) = &part.request {
         record
             .attributes

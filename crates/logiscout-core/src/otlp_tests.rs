@@ -21,6 +21,7 @@ use crate::record::{Timestamp, WireLevel};
 const RESOURCE: Resource<'static> = Resource {
     service_name: "checkout",
     environment: "prod",
+    instance_id: "process-9",
 };
 
 /// One record's body as the pipeline renders it.
@@ -159,6 +160,7 @@ fn check_sample(request: &ExportLogsServiceRequest) {
     };
     assert_eq!(res_attr("service.name"), Some(s("checkout")));
     assert_eq!(res_attr("deployment.environment.name"), Some(s("prod")));
+    assert_eq!(res_attr("service.instance.id"), Some(s("process-9")));
     assert_eq!(res_attr("telemetry.sdk.name"), Some(s("logiscout")));
     assert_eq!(res_attr("telemetry.sdk.language"), Some(s("rust")));
     assert_eq!(
@@ -218,7 +220,8 @@ fn check_sample(request: &ExportLogsServiceRequest) {
         (tick.severity_number, tick.severity_text.as_str()),
         (5, "DEBUG")
     );
-    assert_eq!(attr(tick, CORRELATION_ID), Some(&s("process-9")));
+    // Outside any scope: the per-process ID is the resource's `service.instance.id`, not repeated.
+    assert_eq!(attr(tick, CORRELATION_ID), None);
     assert_eq!(attr(tick, "http.request.method"), None);
     let down = &rl.scope_logs[1].log_records[0];
     assert_eq!(

@@ -294,13 +294,10 @@ impl serde_json::ser::Formatter for CappedFormatter {
             self.written += fragment.len();
             return w.write_all(fragment.as_bytes());
         }
-        let mut cut = room;
-        while !fragment.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let (kept, cut) = cut_str(fragment, room);
         self.written = self.cap;
-        self.truncated = fragment.len() - cut;
-        w.write_all(&fragment.as_bytes()[..cut])
+        self.truncated = cut;
+        w.write_all(kept.as_bytes())
     }
 
     fn write_char_escape<W: ?Sized + io::Write>(
@@ -502,13 +499,10 @@ impl<'a> JsonStr<'a> {
             self.written += s.len();
             return;
         }
-        let mut cut = room;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        escape_into(self.out, &s[..cut]);
+        let (kept, cut) = cut_str(s, room);
+        escape_into(self.out, kept);
         self.written = self.cap;
-        self.truncated = s.len() - cut;
+        self.truncated = cut;
     }
 
     fn end(self) {
@@ -708,13 +702,33 @@ pub(crate) fn is_reserved_key(key: &str) -> bool {
 }
 
 /// Whether the record asks to stay on the host (`send = false`, or `send = "false"`).
+/// `s` cut to at most `max` bytes on a character boundary: the kept prefix and how many bytes were cut.
+/// The one cut every writer uses (capture, JSON, console), so they all keep the same bytes.
+pub(crate) fn cut_str(s: &str, max: usize) -> (&str, usize) {
+    if s.len() <= max {
+        return (s, 0);
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (&s[..cut], s.len() - cut)
+}
+
 pub(crate) fn keeps_local(record: &Record<'_>) -> bool {
-    match record.key_values().get(Key::from_str(SEND_KEY)) {
-        None => false,
-        Some(v) => match v.to_bool() {
-            Some(b) => !b,
-            None => v.to_borrowed_str() == Some("false"),
-        },
+    record
+        .key_values()
+        .get(Key::from_str(SEND_KEY))
+        .is_some_and(|v| sends_false(&v))
+}
+
+/// The one rule for a `send` value: `false`, or the string `"false"` (what `%`/`?` formatting and
+/// other sources give), keeps the record on the host. The capture applies it to the value it visits,
+/// [`keeps_local`] to a record's `send` key.
+pub(crate) fn sends_false(value: &Value<'_>) -> bool {
+    match value.to_bool() {
+        Some(b) => !b,
+        None => value.to_borrowed_str() == Some("false"),
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::queue::Shared;
 use super::settings::WorkerSettings;
 use crate::batch::{BatchContent, BatchMeta};
+use crate::context::CorrelationId;
 use crate::record::Timestamp;
 use crate::transport::{EncodedBatch, RetryPolicy, SendError, Transport, CERTIFICATE_REFUSED};
 
@@ -60,6 +61,10 @@ pub(super) struct Delivery {
     retry: RetryPolicy,
     service_name: String,
     environment: &'static str,
+    /// The correlation ID of records outside any scope (the batcher's fallback), per process: OTLP
+    /// sends it once, as `service.instance.id` (the LogiScout format names it in each payload).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    process_id: CorrelationId,
     /// OTLP bodies above this are split before sending (the batcher's caps count the LogiScout format;
     /// OTLP/JSON, with its per-attribute objects, may come out larger).
     max_batch_bytes: usize,
@@ -78,6 +83,7 @@ impl Delivery {
         shared: Arc<Shared>,
         transport: Arc<dyn Transport>,
         settings: &WorkerSettings,
+        process_id: CorrelationId,
     ) -> Self {
         Delivery {
             shared,
@@ -85,6 +91,7 @@ impl Delivery {
             retry: settings.retry,
             service_name: settings.service_name.clone(),
             environment: settings.environment,
+            process_id,
             max_batch_bytes: settings.max_batch_bytes,
         }
     }
@@ -108,6 +115,7 @@ impl Delivery {
                 &crate::otlp::Resource {
                     service_name: &self.service_name,
                     environment: self.environment,
+                    instance_id: self.process_id.as_str(),
                 },
                 protocol == crate::Protocol::OtlpJson,
             ),

@@ -131,14 +131,20 @@ impl Worker {
         transport: Arc<dyn Transport>,
         settings: &WorkerSettings,
     ) -> Self {
+        let process_id = CorrelationId::generate();
         let batcher = Batcher::new(
-            CorrelationId::generate(),
+            process_id.clone(),
             settings.max_batch_logs,
             settings.max_batch_bytes,
             settings.max_batch_wait,
         );
         Worker {
-            delivery: Arc::new(Delivery::new(shared.clone(), transport, settings)),
+            delivery: Arc::new(Delivery::new(
+                shared.clone(),
+                transport,
+                settings,
+                process_id,
+            )),
             shared,
             control,
             max_in_flight: settings.max_in_flight,

@@ -20,6 +20,9 @@
 //! written, so the channel never fills; at the end it asserts that lines written = timed calls and prints
 //! the first line. The `WorkerGuard` lives until the end of the run.
 
+#[path = "common/tracing_event.rs"]
+mod tracing_event;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logiscout_bench::peers;
 use tracing_appender::non_blocking::NonBlockingBuilder;
@@ -42,26 +45,7 @@ fn bench(c: &mut Criterion) {
         .expect("install the tracing subscriber as the global default");
     let drain = || sink.wait_for(NAME, peers::calls_made());
 
-    let mut group = c.benchmark_group(peers::GROUP_1_THREAD);
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            let span = tracing::info_span!("request", correlation_id = peers::CORRELATION_ID);
-            let _entered = span.enter();
-            peers::one_thread(
-                iters,
-                |i| {
-                    tracing::info!(
-                        user_id = i,
-                        ratio = 0.25,
-                        region = "eu-west-1",
-                        "Order created okay!!"
-                    )
-                },
-                drain,
-            )
-        })
-    });
-    group.finish();
+    tracing_event::one_thread_group(c, NAME, drain);
 
     let mut group = c.benchmark_group(peers::GROUP_2_THREADS);
     group.throughput(Throughput::Elements(1));

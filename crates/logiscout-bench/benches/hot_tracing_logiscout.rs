@@ -10,6 +10,9 @@
 //! One group, `hot_path_1_thread` (see `logiscout_bench::peers`): every 10,000 calls the bench waits,
 //! untimed, for delivery, and at the end it asserts that every call was enqueued and sent.
 
+#[path = "common/tracing_event.rs"]
+mod tracing_event;
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -40,26 +43,7 @@ fn bench(c: &mut Criterion) {
     )
     .expect("install the registry with logiscout's layer");
 
-    let mut group = c.benchmark_group(peers::GROUP_1_THREAD);
-    group.bench_function(NAME, |b| {
-        b.iter_custom(|iters| {
-            let span = tracing::info_span!("request", correlation_id = peers::CORRELATION_ID);
-            let _entered = span.enter();
-            peers::one_thread(
-                iters,
-                |i| {
-                    tracing::info!(
-                        user_id = i,
-                        ratio = 0.25,
-                        region = "eu-west-1",
-                        "Order created okay!!"
-                    )
-                },
-                drain,
-            )
-        })
-    });
-    group.finish();
+    tracing_event::one_thread_group(c, NAME, drain);
 
     drain();
     let stats = logiscout::stats();

@@ -1,7 +1,8 @@
 //! The three criterion groups every logger behind the `log` facade is measured in (see
 //! `logiscout_bench::peers`), written once for `hot_logiscout`, `hot_env_logger`, `hot_opentelemetry` and
-//! `hot_ftlog`. (`hot_tracing` uses tracing's own macros and `hot_floor` no logger at all, so they spell
-//! out their calls.)
+//! `hot_ftlog`. (The tracing benches share `common/tracing_event.rs` instead, the OpenTelemetry ones
+//! `common/otel.rs`; `hot_floor` has no logger at all, so it spells
+//! out its calls.)
 
 use std::time::Duration;
 

@@ -24,11 +24,37 @@ const RESOURCE: Resource<'static> = Resource {
     instance_id: "process-9",
 };
 
-/// One record's body as the pipeline renders it.
-fn body(level: WireLevel, target: &str, message: &str, kvs: &[(&str, Value<'_>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    crate::record::encode_entry(
-        &mut out,
+/// What the worker renders a record into: OTLP's fields (what `encode` reads), or the LogiScout
+/// format's JSON (what the oracle maps).
+#[derive(Clone, Copy, PartialEq)]
+enum Render {
+    Otlp,
+    Json,
+}
+
+const STRING_CAP: usize = 32 * 1024;
+
+/// One record's body as the pipeline renders it: captured as on the hot path, rendered as the worker.
+fn body(
+    render: Render,
+    level: WireLevel,
+    target: &str,
+    message: &str,
+    kvs: &[(&str, Value<'_>)],
+) -> Vec<u8> {
+    body_capped(render, level, target, message, kvs, 1 << 20)
+}
+
+fn body_capped(
+    render: Render,
+    level: WireLevel,
+    target: &str,
+    message: &str,
+    kvs: &[(&str, Value<'_>)],
+    record_cap: usize,
+) -> Vec<u8> {
+    let capture = crate::capture::capture(
+        Vec::new(),
         &log::Record::builder()
             .args(format_args!("{message}"))
             .level(log::Level::Info)
@@ -36,12 +62,16 @@ fn body(level: WireLevel, target: &str, message: &str, kvs: &[(&str, Value<'_>)]
             .key_values(&kvs)
             .build(),
         level,
-        None,
-        32 * 1024,
-        1 << 20,
-        None,
+        STRING_CAP,
+        record_cap,
     )
+    .map_err(|(e, _)| e)
     .unwrap();
+    let mut out = Vec::new();
+    match render {
+        Render::Otlp => render_record(&capture, &mut out, STRING_CAP).unwrap(),
+        Render::Json => crate::capture::render(&capture, &mut out, STRING_CAP).unwrap(),
+    }
     out
 }
 
@@ -76,6 +106,10 @@ impl std::fmt::Display for Cause {
 impl std::error::Error for Cause {}
 
 fn sample() -> BatchContent {
+    sample_in(Render::Otlp)
+}
+
+fn sample_in(render: Render) -> BatchContent {
     let err = Failure;
     let nested = serde_json::json!({"sku": "a-1", "qty": [1, 2.5, true, null]});
     BatchContent {
@@ -95,6 +129,7 @@ fn sample() -> BatchContent {
                     entry(
                         1_700_000_000_000_001,
                         body(
+                            render,
                             WireLevel::Info,
                             "shop::orders",
                             "Order created",
@@ -111,6 +146,7 @@ fn sample() -> BatchContent {
                     entry(
                         1_700_000_000_000_002,
                         body(
+                            render,
                             WireLevel::Critical,
                             "shop::pay",
                             "Payment system down",
@@ -125,7 +161,7 @@ fn sample() -> BatchContent {
                 request: None,
                 logs: vec![entry(
                     1_700_000_000_000_003,
-                    body(WireLevel::Debug, "shop::orders", "tick", &[]),
+                    body(render, WireLevel::Debug, "shop::orders", "tick", &[]),
                 )],
                 closes: false,
             },
@@ -249,7 +285,151 @@ fn protobuf_bodies_decode_with_the_official_types() {
     let body = encode(&sample(), &RESOURCE, false);
     let decoded = ExportLogsServiceRequest::decode(body.as_slice()).unwrap();
     check_sample(&decoded);
-    assert_eq!(decoded, to_request(&sample(), &RESOURCE));
+    assert_eq!(
+        normalized(decoded),
+        normalized(oracle::to_request(&sample_in(Render::Json), &RESOURCE))
+    );
+}
+
+/// One record rendered both ways, as a one-record batch: the direct encoder's decoded request and the
+/// oracle's.
+fn both_ways(
+    kvs: &[(&str, Value<'_>)],
+    message: &str,
+) -> (ExportLogsServiceRequest, ExportLogsServiceRequest) {
+    let content = |render| BatchContent {
+        parts: vec![Part {
+            id: CorrelationId::new("c-1"),
+            request: None,
+            logs: vec![entry(
+                7,
+                body(render, WireLevel::Warning, "t", message, kvs),
+            )],
+            closes: false,
+        }],
+    };
+    let direct = ExportLogsServiceRequest::decode(
+        encode(&content(Render::Otlp), &RESOURCE, false).as_slice(),
+    )
+    .unwrap();
+    (
+        direct,
+        oracle::to_request(&content(Render::Json), &RESOURCE),
+    )
+}
+
+#[test]
+fn edge_values_are_encoded_as_the_json_mapping_says() {
+    let long = "é".repeat(STRING_CAP);
+    let err = Failure;
+    let kvs = [
+        ("nan", f64::NAN.to_value()),
+        ("inf", f64::NEG_INFINITY.to_value()),
+        ("huge", Value::from(u128::MAX)),
+        ("small", Value::from(-5i128)),
+        ("long", long.as_str().to_value()),
+        ("dbg", Value::from_debug(&Some(3))),
+        ("shown", Value::from_display(&"a \"quoted\" word")),
+        ("nothing", Value::null()),
+        ("err", Value::from_dyn_error(&err)),
+    ];
+    let (direct, oracle) = both_ways(&kvs, &long);
+    assert_eq!(normalized(direct.clone()), normalized(oracle));
+    let record = &direct.resource_logs[0].scope_logs[0].log_records[0];
+    // Call order, not the oracle's map order.
+    let keys: Vec<_> = record.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "nan",
+            "inf",
+            "huge",
+            "small",
+            "long",
+            "dbg",
+            "shown",
+            "nothing",
+            "err",
+            "exception.message",
+            "exception.stacktrace",
+            CORRELATION_ID
+        ]
+    );
+    let Some(any_value::Value::StringValue(kept)) = attr(record, "long").cloned() else {
+        panic!("long");
+    };
+    assert!(
+        kept.ends_with(&format!("…[truncated {} bytes]", long.len() - STRING_CAP)),
+        "{}",
+        &kept[kept.len() - 40..]
+    );
+}
+
+#[test]
+fn a_key_given_twice_keeps_its_last_value() {
+    // An event's fields come after its spans' (the tracing layer's order): the later one wins.
+    for n in [2usize, 40] {
+        let mut kvs: Vec<(&str, Value<'_>)> =
+            (0..n).map(|i| ("k", Value::from(i as u64))).collect();
+        kvs.push(("other", true.to_value()));
+        let (direct, oracle) = both_ways(&kvs, "m");
+        assert_eq!(normalized(direct.clone()), normalized(oracle));
+        let record = &direct.resource_logs[0].scope_logs[0].log_records[0];
+        let ks: Vec<_> = record
+            .attributes
+            .iter()
+            .filter(|kv| kv.key == "k")
+            .collect();
+        assert_eq!(ks.len(), 1, "{n} values of one key");
+        assert_eq!(
+            attr(record, "k"),
+            Some(&any_value::Value::IntValue(n as i64 - 1))
+        );
+    }
+}
+
+#[test]
+fn past_the_record_cap_the_remaining_key_values_are_counted_not_sent() {
+    let value = "v".repeat(100);
+    let kvs: Vec<(String, &str)> = (0..50)
+        .map(|i| (format!("key{i:02}"), value.as_str()))
+        .collect();
+    let kvs: Vec<(&str, Value<'_>)> = kvs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_value()))
+        .collect();
+    let record_cap = 1_000;
+    let logs = vec![entry(
+        1,
+        body_capped(Render::Otlp, WireLevel::Info, "t", "m", &kvs, record_cap),
+    )];
+    let fields = split_body(&logs[0].body).1.len();
+    assert!(fields <= record_cap, "{fields} bytes of fields");
+    let content = BatchContent {
+        parts: vec![Part {
+            id: CorrelationId::new("c-1"),
+            request: None,
+            logs,
+            closes: false,
+        }],
+    };
+    let decoded =
+        ExportLogsServiceRequest::decode(encode(&content, &RESOURCE, false).as_slice()).unwrap();
+    let record = &decoded.resource_logs[0].scope_logs[0].log_records[0];
+    let kept = record
+        .attributes
+        .iter()
+        .filter(|kv| kv.key.starts_with("key"))
+        .count();
+    let Some(any_value::Value::IntValue(left_out)) =
+        attr(record, "logiscout.truncated_keys").cloned()
+    else {
+        panic!("no truncated_keys: {:?}", record.attributes);
+    };
+    assert!(kept >= 8, "{kept} kept");
+    assert_eq!(kept as i64 + left_out, 50);
+    // The first ones are kept, in order.
+    assert_eq!(record.attributes[0].key, "key00");
 }
 
 #[test]
@@ -374,6 +554,18 @@ fn expected(value: &Json) -> Option<any_value::Value> {
     json_value(value.clone()).value
 }
 
+/// `request` with each record's attributes sorted by key: the oracle's come in its JSON map's order.
+fn normalized(mut request: ExportLogsServiceRequest) -> ExportLogsServiceRequest {
+    for rl in &mut request.resource_logs {
+        for scope in &mut rl.scope_logs {
+            for record in &mut scope.log_records {
+                record.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+            }
+        }
+    }
+    request
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
     #[test]
@@ -391,24 +583,30 @@ proptest! {
         json in any::<bool>(),
     ) {
         let levels = [WireLevel::Debug, WireLevel::Info, WireLevel::Warning, WireLevel::Error, WireLevel::Critical];
-        let logs: Vec<LogEntry> = records
-            .iter()
-            .map(|(level, target, message, kvs, ts)| {
-                let kvs: Vec<(&str, Value<'_>)> =
-                    kvs.iter().map(|(k, v)| (k.as_str(), Value::from_serde(v))).collect();
-                entry(*ts, body(levels[*level], target, message, &kvs))
-            })
-            .collect();
-        let content = BatchContent {
-            parts: vec![Part { id: CorrelationId::new("c-1"), request: None, logs, closes: false }],
+        let content_in = |render: Render| {
+            let logs: Vec<LogEntry> = records
+                .iter()
+                .map(|(level, target, message, kvs, ts)| {
+                    let kvs: Vec<(&str, Value<'_>)> =
+                        kvs.iter().map(|(k, v)| (k.as_str(), Value::from_serde(v))).collect();
+                    entry(*ts, body(render, levels[*level], target, message, &kvs))
+                })
+                .collect();
+            BatchContent {
+                parts: vec![Part { id: CorrelationId::new("c-1"), request: None, logs, closes: false }],
+            }
         };
+        let content = content_in(Render::Otlp);
         let encoded = encode(&content, &RESOURCE, json);
         let decoded: ExportLogsServiceRequest = if json {
             serde_json::from_slice(&encoded).unwrap()
         } else {
             ExportLogsServiceRequest::decode(encoded.as_slice()).unwrap()
         };
-        prop_assert_eq!(&decoded, &to_request(&content, &RESOURCE));
+        prop_assert_eq!(
+            normalized(decoded.clone()),
+            normalized(oracle::to_request(&content_in(Render::Json), &RESOURCE))
+        );
         let all: Vec<(&str, &LogRecord)> = decoded.resource_logs[0]
             .scope_logs
             .iter()
@@ -884,4 +1082,151 @@ fn gzip_bodies_decode_after_gunzip() {
         assert_eq!(records(&decoded), 4);
     });
     shipper.shutdown(Duration::from_secs(1));
+}
+
+/// The first encoder, kept as the test oracle: it maps each record's LogiScout JSON object (parsed back
+/// with serde_json) to the official types. The direct encoder must say the same, attribute order aside.
+mod oracle {
+    use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
+
+    use super::super::{json_value, Resource, CORRELATION_ID};
+    use super::*;
+
+    fn kv(key: impl Into<String>, value: AnyValue) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(value),
+            ..Default::default()
+        }
+    }
+
+    fn string(s: impl Into<String>) -> AnyValue {
+        AnyValue {
+            value: Some(any_value::Value::StringValue(s.into())),
+        }
+    }
+
+    pub(super) fn to_request(
+        content: &BatchContent,
+        resource: &Resource<'_>,
+    ) -> ExportLogsServiceRequest {
+        let mut scopes: Vec<ScopeLogs> = Vec::new();
+        for part in &content.parts {
+            for log in &part.logs {
+                let (target, record) = log_record(part, log, resource.instance_id);
+                match scopes
+                    .iter_mut()
+                    .find(|s| s.scope.as_ref().is_some_and(|scope| scope.name == target))
+                {
+                    Some(scope) => scope.log_records.push(record),
+                    None => scopes.push(ScopeLogs {
+                        scope: Some(InstrumentationScope {
+                            name: target,
+                            ..Default::default()
+                        }),
+                        log_records: vec![record],
+                        ..Default::default()
+                    }),
+                }
+            }
+        }
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(OtlpResource {
+                    attributes: vec![
+                        kv("service.name", string(resource.service_name)),
+                        kv("deployment.environment.name", string(resource.environment)),
+                        kv("service.instance.id", string(resource.instance_id)),
+                        kv("telemetry.sdk.name", string("logiscout")),
+                        kv("telemetry.sdk.language", string("rust")),
+                        kv("telemetry.sdk.version", string(env!("CARGO_PKG_VERSION"))),
+                    ],
+                    ..Default::default()
+                }),
+                scope_logs: scopes,
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn severity(level: &str) -> (i32, &'static str) {
+        match level {
+            "debug" => (5, "DEBUG"),
+            "info" => (9, "INFO"),
+            "warning" => (13, "WARN"),
+            "error" => (17, "ERROR"),
+            "critical" => (21, "CRITICAL"),
+            _ => (0, ""),
+        }
+    }
+
+    fn log_record(part: &Part, log: &LogEntry, instance_id: &str) -> (String, LogRecord) {
+        let nanos = u64::try_from(log.ts.0)
+            .unwrap_or_default()
+            .saturating_mul(1000);
+        let mut record = LogRecord {
+            time_unix_nano: nanos,
+            observed_time_unix_nano: nanos,
+            ..Default::default()
+        };
+        if let Some(trace) = &log.trace {
+            record.trace_id = trace.trace_id().to_vec();
+            record.span_id = trace.span_id().to_vec();
+            record.flags = u32::from(trace.flags());
+        }
+        let mut target = String::new();
+        let Ok(Json::Object(mut entry)) = serde_json::from_slice::<Json>(&log.body) else {
+            panic!("not a JSON object: {}", String::from_utf8_lossy(&log.body));
+        };
+        if let Some(Json::String(level)) = entry.remove("level") {
+            let (number, text) = severity(&level);
+            record.severity_number = number;
+            record.severity_text = text.to_owned();
+        }
+        if let Some(Json::String(message)) = entry.remove("message") {
+            record.body = Some(string(message));
+        }
+        if let Some(Json::String(logger)) = entry.remove("loggerName") {
+            target = logger;
+        }
+        if let Some(Json::Object(metadata)) = entry.remove("metadata") {
+            record
+                .attributes
+                .extend(metadata.into_iter().map(|(k, v)| kv(k, json_value(v))));
+        }
+        if let Some(Json::Object(mut exception)) = entry.remove("exception") {
+            if let Some(Json::String(traceback)) = exception.remove("traceback") {
+                let message = traceback.lines().next().unwrap_or_default().to_owned();
+                record
+                    .attributes
+                    .push(kv("exception.message", string(message)));
+                record
+                    .attributes
+                    .push(kv("exception.stacktrace", string(traceback)));
+            }
+        }
+        if part.id.as_str() != instance_id {
+            record
+                .attributes
+                .push(kv(CORRELATION_ID, string(part.id.as_str())));
+        }
+        if let Some(request) = &part.request {
+            record
+                .attributes
+                .push(kv("http.request.method", string(request.method.as_str())));
+            let path = request.path.split(['?', '#']).next().unwrap_or_default();
+            record.attributes.push(kv("url.path", string(path)));
+            if let Some(status) = request.status {
+                record.attributes.push(kv(
+                    "http.response.status_code",
+                    AnyValue {
+                        value: Some(any_value::Value::IntValue(i64::from(status))),
+                    },
+                ));
+            }
+        }
+        (target, record)
+    }
 }

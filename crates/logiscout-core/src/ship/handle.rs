@@ -33,7 +33,7 @@ impl Shipper {
         settings: WorkerSettings,
         transport: Arc<dyn Transport>,
     ) -> std::io::Result<Shipper> {
-        let (shared, control_rx) = Shared::new(&settings);
+        let (shared, control_rx) = Shared::new(&settings, transport.protocol());
         let shutdown_timeout = settings.shutdown_timeout;
         let worker_shared = shared.clone();
         let thread = std::thread::Builder::new()

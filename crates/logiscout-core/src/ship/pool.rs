@@ -3,6 +3,7 @@
 //! worker's next renders. Every pool has a cap. Imports nothing of `ship/`.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -24,7 +25,8 @@ thread_local! {
     /// worker: spent capture buffers, gathered into the next bundle.
     static LOCAL_SPARES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
-/// The capacity of a new capture buffer (most captures are well under 100 bytes) and of a new JSON body.
+/// The capacity of a new capture buffer (most captures are well under 100 bytes), and of the first new
+/// body (later ones follow the last body's size).
 const NEW_CAPTURE_CAPACITY: usize = 128;
 pub(super) const NEW_BODY_CAPACITY: usize = 256;
 
@@ -37,6 +39,10 @@ pub(super) struct Pools {
     spare_rx: Receiver<Vec<Vec<u8>>>,
     /// Spent JSON bodies, reused by the worker for the next renders (only the worker touches it).
     json_spare: Mutex<Vec<Vec<u8>>>,
+    /// The capacity of a new body: a little more than the last body rendered (records of one program
+    /// are alike), so a burst that outruns the pool holds bodies about their size, not a fixed 256
+    /// bytes. Only the worker reads and writes it.
+    body_hint: AtomicUsize,
 }
 
 impl Pools {
@@ -46,6 +52,7 @@ impl Pools {
             spare_tx,
             spare_rx,
             json_spare: Mutex::new(Vec::new()),
+            body_hint: AtomicUsize::new(NEW_BODY_CAPACITY),
         }
     }
 
@@ -95,7 +102,15 @@ impl Pools {
             .lock()
             .ok()
             .and_then(|mut pool| pool.pop())
-            .unwrap_or_else(|| Vec::with_capacity(NEW_BODY_CAPACITY))
+            .unwrap_or_else(|| Vec::with_capacity(self.body_hint.load(Ordering::Relaxed)))
+    }
+
+    /// Notes the size of a body just rendered, for the next new one.
+    #[inline]
+    pub(super) fn note_body_len(&self, len: usize) {
+        let hint = (len + len / 8 + 15) & !15;
+        self.body_hint
+            .store(hint.clamp(64, SPARE_MAX_CAPACITY), Ordering::Relaxed);
     }
 
     /// Returns the logs' JSON bodies to the worker's pool (what does not fit is freed).

@@ -16,6 +16,7 @@ use super::stats::Counters;
 use crate::batch::{accounted_size, RequestMeta};
 use crate::capture::{render, Capture};
 use crate::context::{CorrelationId, TraceContext};
+use crate::protocol::Protocol;
 use crate::record::Timestamp;
 
 /// What the logging threads hand the worker, in order, through the bounded queue.
@@ -77,6 +78,9 @@ pub(super) struct Shared {
     pub(super) max_record_bytes: usize,
     pub(super) reporter: Reporter,
     pub(super) pools: Pools,
+    /// What the worker renders a capture into: the LogiScout format's JSON object, or OTLP's
+    /// `LogRecord` fields (the transport's protocol).
+    pub(super) protocol: Protocol,
 }
 
 /// What a queued capture counts against the byte cap: its own buffer, plus room for the JSON body the
@@ -89,7 +93,10 @@ pub(super) fn queued_size(capture: &Capture) -> usize {
 
 impl Shared {
     /// The shared state for `settings`, and the receiving end of its control channel (the worker's).
-    pub(super) fn new(settings: &WorkerSettings) -> (Arc<Shared>, Receiver<Control>) {
+    pub(super) fn new(
+        settings: &WorkerSettings,
+        protocol: Protocol,
+    ) -> (Arc<Shared>, Receiver<Control>) {
         let (tx, rx) = crossbeam_channel::bounded(settings.max_queue_logs);
         let (control, control_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
@@ -112,11 +119,12 @@ impl Shared {
             max_record_bytes: settings.max_record_bytes,
             reporter: Reporter::new(settings.diagnostics.clone()),
             pools: Pools::new(),
+            protocol,
         });
         (shared, control_rx)
     }
 
-    /// Turns a capture into the JSON body the batcher holds and hands the capture's buffer back to the
+    /// Turns a capture into the body the batcher holds (JSON, or OTLP fields) and hands the capture's buffer back to the
     /// hot path. `growth` collects how much more the body holds than the capture did; the caller moves
     /// the byte accounting once per drained run of records, not once per record, so the worker does not
     /// contend with the application's threads on `buffered_bytes` for every record.
@@ -124,7 +132,13 @@ impl Shared {
     pub(super) fn render(&self, capture: Capture, growth: &mut isize) -> Option<Vec<u8>> {
         let mut body = self.pools.take_body();
         let captured = queued_size(&capture);
-        let rendered = render(&capture, &mut body, self.max_string_bytes);
+        let rendered = match self.protocol {
+            #[cfg(feature = "otlp")]
+            protocol if protocol.is_otlp() => {
+                crate::otlp::render_record(&capture, &mut body, self.max_string_bytes)
+            }
+            _ => render(&capture, &mut body, self.max_string_bytes),
+        };
         self.pools.give_back(capture.buf);
         if rendered.is_err() {
             self.release(captured);
@@ -135,6 +149,7 @@ impl Shared {
             );
             return None;
         }
+        self.pools.note_body_len(body.len());
         *growth += accounted_size(body.capacity()) as isize - captured as isize;
         Some(body)
     }

@@ -503,118 +503,174 @@ impl<'v> VisitValue<'v> for ValueCapture<'_, 'v> {
     }
 }
 
-/// A capture string read back: the bytes kept, and how many were cut off. The bytes are UTF-8 by
-/// construction (the capture copies `&str`s cut on character boundaries); they are not checked again,
-/// as protobuf takes them as they are.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct CutStr<'a> {
-    pub kept: &'a [u8],
-    pub truncated: u64,
-}
+/// The capture read back field by field, for the OTLP encoder (feature `otlp`).
+#[cfg(feature = "otlp")]
+mod view {
+    use super::*;
 
-impl<'a> CutStr<'a> {
-    /// A string that was not cut.
-    pub(crate) fn whole(kept: &'a str) -> Self {
-        CutStr {
-            kept: kept.as_bytes(),
-            truncated: 0,
-        }
+    /// A capture string read back: the bytes kept, and how many were cut off. The bytes are UTF-8 by
+    /// construction (the capture copies `&str`s cut on character boundaries); they are not checked again,
+    /// as protobuf takes them as they are.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub(crate) struct CutStr<'a> {
+        pub kept: &'a [u8],
+        pub truncated: u64,
     }
-}
 
-/// A captured value read back.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Captured<'a> {
-    Null,
-    Bool(bool),
-    U64(u64),
-    I64(i64),
-    U128(u128),
-    I128(i128),
-    F64(f64),
-    Str(CutStr<'a>),
-    /// A `:serde`, `:?` or `:%` value, as the JSON the hot path wrote.
-    Json(&'a [u8]),
-}
-
-/// A capture read back field by field, for encoders other than [`render`] (OTLP). `render` reads the
-/// layout itself: it is the LogiScout format's hot loop.
-pub(crate) struct Head<'a> {
-    pub message: CutStr<'a>,
-    pub target: CutStr<'a>,
-    /// The key-values, then what follows them.
-    pub fields: Fields<'a>,
-}
-
-/// The key-values of a capture, read one by one. `Clone` reads them again from the same place.
-#[derive(Clone)]
-pub(crate) struct Fields<'a> {
-    r: Reader<'a>,
-    /// Set once the key-values ended: how many the capture did not copy.
-    not_copied: Option<u64>,
-}
-
-/// Reads `capture` (made with string cap `cap`) back: message, target, then [`Fields`].
-pub(crate) fn read(capture: &Capture, cap: usize) -> Result<Head<'_>, Malformed> {
-    let mut r = Reader {
-        buf: &capture.buf,
-        pos: 0,
-    };
-    let message = r.static_or_str(capture.message, cap)?;
-    let target = r.static_or_str(capture.target, cap)?;
-    Ok(Head {
-        message,
-        target,
-        fields: Fields {
-            r,
-            not_copied: None,
-        },
-    })
-}
-
-impl<'a> Fields<'a> {
-    /// The next key-value the capture copied, or `None` after the last.
-    pub(crate) fn next_kv(&mut self) -> Result<Option<(CutStr<'a>, Captured<'a>)>, Malformed> {
-        if self.not_copied.is_some() {
-            return Ok(None);
-        }
-        match self.r.byte()? {
-            TAG_KV => {
-                let key = self.r.cut_str()?;
-                Ok(Some((key, self.r.captured()?)))
+    impl<'a> CutStr<'a> {
+        /// A string that was not cut.
+        pub(crate) fn whole(kept: &'a str) -> Self {
+            CutStr {
+                kept: kept.as_bytes(),
+                truncated: 0,
             }
-            TAG_END => {
-                self.not_copied = Some(0);
-                Ok(None)
-            }
-            TAG_CUT => {
-                let n = u64::from_le_bytes(self.r.array()?);
-                if n == 0 {
-                    return Err(Malformed);
-                }
-                self.not_copied = Some(n);
-                Ok(None)
-            }
-            _ => Err(Malformed),
         }
     }
 
-    /// After the key-values: how many the capture did not copy (past `max_record_bytes`), and the
-    /// first `:err` value's message and source chain.
-    pub(crate) fn finish(mut self) -> Result<(u64, Option<CutStr<'a>>), Malformed> {
-        while self.next_kv()?.is_some() {}
-        let not_copied = self.not_copied.unwrap_or_default();
-        let exception = match self.r.byte()? {
-            NO_EXCEPTION => None,
-            HAS_EXCEPTION => Some(self.r.cut_str()?),
-            _ => return Err(Malformed),
+    /// A captured value read back.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub(crate) enum Captured<'a> {
+        Null,
+        Bool(bool),
+        U64(u64),
+        I64(i64),
+        U128(u128),
+        I128(i128),
+        F64(f64),
+        Str(CutStr<'a>),
+        /// A `:serde`, `:?` or `:%` value, as the JSON the hot path wrote.
+        Json(&'a [u8]),
+    }
+
+    /// A capture read back field by field, for encoders other than [`render`] (OTLP). `render` reads the
+    /// layout itself: it is the LogiScout format's hot loop.
+    pub(crate) struct Head<'a> {
+        pub message: CutStr<'a>,
+        pub target: CutStr<'a>,
+        /// The key-values, then what follows them.
+        pub fields: Fields<'a>,
+    }
+
+    /// The key-values of a capture, read one by one. `Clone` reads them again from the same place.
+    #[derive(Clone)]
+    pub(crate) struct Fields<'a> {
+        r: Reader<'a>,
+        /// Set once the key-values ended: how many the capture did not copy.
+        not_copied: Option<u64>,
+    }
+
+    /// Reads `capture` (made with string cap `cap`) back: message, target, then [`Fields`].
+    pub(crate) fn read(capture: &Capture, cap: usize) -> Result<Head<'_>, Malformed> {
+        let mut r = Reader {
+            buf: &capture.buf,
+            pos: 0,
         };
-        if self.r.pos != self.r.buf.len() {
-            return Err(Malformed);
+        let message = r.static_or_str(capture.message, cap)?;
+        let target = r.static_or_str(capture.target, cap)?;
+        Ok(Head {
+            message,
+            target,
+            fields: Fields {
+                r,
+                not_copied: None,
+            },
+        })
+    }
+
+    impl<'a> Fields<'a> {
+        /// The next key-value the capture copied, or `None` after the last.
+        pub(crate) fn next_kv(&mut self) -> Result<Option<(CutStr<'a>, Captured<'a>)>, Malformed> {
+            if self.not_copied.is_some() {
+                return Ok(None);
+            }
+            match self.r.byte()? {
+                TAG_KV => {
+                    let key = self.r.cut_str()?;
+                    Ok(Some((key, self.r.captured()?)))
+                }
+                TAG_END => {
+                    self.not_copied = Some(0);
+                    Ok(None)
+                }
+                TAG_CUT => {
+                    let n = u64::from_le_bytes(self.r.array()?);
+                    if n == 0 {
+                        return Err(Malformed);
+                    }
+                    self.not_copied = Some(n);
+                    Ok(None)
+                }
+                _ => Err(Malformed),
+            }
         }
-        Ok((not_copied, exception))
+
+        /// After the key-values: how many the capture did not copy (past `max_record_bytes`), and the
+        /// first `:err` value's message and source chain.
+        pub(crate) fn finish(mut self) -> Result<(u64, Option<CutStr<'a>>), Malformed> {
+            while self.next_kv()?.is_some() {}
+            let not_copied = self.not_copied.unwrap_or_default();
+            let exception = match self.r.byte()? {
+                NO_EXCEPTION => None,
+                HAS_EXCEPTION => Some(self.r.cut_str()?),
+                _ => return Err(Malformed),
+            };
+            if self.r.pos != self.r.buf.len() {
+                return Err(Malformed);
+            }
+            Ok((not_copied, exception))
+        }
+    }
+
+    impl<'a> Reader<'a> {
+        /// `s`, cut at `cap` as the capture would have cut it, or else the next capture string.
+        fn static_or_str(
+            &mut self,
+            s: Option<&'static str>,
+            cap: usize,
+        ) -> Result<CutStr<'a>, Malformed> {
+            match s {
+                Some(s) => {
+                    let (kept, truncated) = cut_str(s, cap);
+                    Ok(CutStr {
+                        kept: kept.as_bytes(),
+                        truncated: truncated as u64,
+                    })
+                }
+                None => self.cut_str(),
+            }
+        }
+
+        /// A capture string.
+        fn cut_str(&mut self) -> Result<CutStr<'a>, Malformed> {
+            let len = self.u32()?;
+            let kept = self.take(len)?;
+            let truncated = u64::from_le_bytes(self.array()?);
+            Ok(CutStr { kept, truncated })
+        }
+
+        /// A value.
+        fn captured(&mut self) -> Result<Captured<'a>, Malformed> {
+            Ok(match self.byte()? {
+                V_NULL => Captured::Null,
+                V_FALSE => Captured::Bool(false),
+                V_TRUE => Captured::Bool(true),
+                V_U64 => Captured::U64(u64::from_le_bytes(self.array()?)),
+                V_I64 => Captured::I64(i64::from_le_bytes(self.array()?)),
+                V_U128 => Captured::U128(u128::from_le_bytes(self.array()?)),
+                V_I128 => Captured::I128(i128::from_le_bytes(self.array()?)),
+                V_F64 => Captured::F64(f64::from_le_bytes(self.array()?)),
+                V_STR => Captured::Str(self.cut_str()?),
+                V_JSON => {
+                    let len = self.u32()?;
+                    Captured::Json(self.take(len)?)
+                }
+                _ => return Err(Malformed),
+            })
+        }
     }
 }
+#[cfg(feature = "otlp")]
+pub(crate) use view::{read, Captured, CutStr};
 
 /// Reads a capture back.
 #[derive(Clone)]
@@ -641,52 +697,6 @@ impl<'a> Reader<'a> {
 
     fn u32(&mut self) -> Result<usize, Malformed> {
         Ok(u32::from_le_bytes(self.array()?) as usize)
-    }
-
-    /// `s`, cut at `cap` as the capture would have cut it, or else the next capture string.
-    fn static_or_str(
-        &mut self,
-        s: Option<&'static str>,
-        cap: usize,
-    ) -> Result<CutStr<'a>, Malformed> {
-        match s {
-            Some(s) => {
-                let (kept, truncated) = cut_str(s, cap);
-                Ok(CutStr {
-                    kept: kept.as_bytes(),
-                    truncated: truncated as u64,
-                })
-            }
-            None => self.cut_str(),
-        }
-    }
-
-    /// A capture string.
-    fn cut_str(&mut self) -> Result<CutStr<'a>, Malformed> {
-        let len = self.u32()?;
-        let kept = self.take(len)?;
-        let truncated = u64::from_le_bytes(self.array()?);
-        Ok(CutStr { kept, truncated })
-    }
-
-    /// A value.
-    fn captured(&mut self) -> Result<Captured<'a>, Malformed> {
-        Ok(match self.byte()? {
-            V_NULL => Captured::Null,
-            V_FALSE => Captured::Bool(false),
-            V_TRUE => Captured::Bool(true),
-            V_U64 => Captured::U64(u64::from_le_bytes(self.array()?)),
-            V_I64 => Captured::I64(i64::from_le_bytes(self.array()?)),
-            V_U128 => Captured::U128(u128::from_le_bytes(self.array()?)),
-            V_I128 => Captured::I128(i128::from_le_bytes(self.array()?)),
-            V_F64 => Captured::F64(f64::from_le_bytes(self.array()?)),
-            V_STR => Captured::Str(self.cut_str()?),
-            V_JSON => {
-                let len = self.u32()?;
-                Captured::Json(self.take(len)?)
-            }
-            _ => return Err(Malformed),
-        })
     }
 
     /// Steps over a capture string.

@@ -311,7 +311,9 @@ impl Config {
 
     /// Adds a header to every ingest request (e.g. `x-api-key` for a vendor's OTLP endpoint). Its value is
     /// never shown: `Debug` prints the name only. Names that logiscout sets itself (`content-type`,
-    /// `content-encoding`, `user-agent`, …) are refused by [`init`](crate::init).
+    /// `content-encoding`, `user-agent`, …) are refused by [`init`](crate::init), and so is
+    /// `authorization` when an API token is set (the token is sent as `Authorization: Bearer`; without
+    /// one, with OTLP, this header is how another scheme such as `Basic` is sent).
     ///
     /// ```
     /// let config = logiscout_core::Config::new("s").header("x-api-key", "k_live_123");
@@ -376,8 +378,11 @@ impl Config {
     /// and nothing else. So that a mistyped level never silently turns every log off, a bare word that
     /// reads like a level but is not one (`verbose`, `warning`, `fatal`, `critical`, `crit`, `err`,
     /// `errors`, `warnings`, `all`, `none`, `silent`, `quiet`, `notice`, `information`,
-    /// `informational`, `dbg`, in any case) is refused by [`init`](crate::init) with
-    /// [`Error::InvalidFilter`], as is an unknown level after `=` (`"hyper=loud"`).
+    /// `informational`, `dbg`, `max`, `loud`, in any case), or is a typo of a level (one edit from `off`,
+    /// `info` or `warn`, two from `trace`, `debug`, `error`, `warning` or `critical`: `trce`, `debg`,
+    /// `wrn`; words of letters only, so `my_app` and `my_crate::db` stay module names) is refused by
+    /// [`init`](crate::init) with [`Error::InvalidFilter`], as is an unknown level after `=`
+    /// (`"hyper=loud"`). A module of such a name is written with its level: `"warnx=trace"`.
     ///
     /// [`set_filter`](crate::set_filter) changes the filter while the program runs, with the same rules.
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
@@ -583,6 +588,8 @@ impl Config {
             ("information", "info"),
             ("informational", "info"),
             ("dbg", "debug"),
+            ("max", "trace"),
+            ("loud", "debug or trace"),
         ];
         /// Why `directives` holds a bare level-like word, if it does (module paths pass).
         fn level_like_word(directives: &str) -> Option<String> {
@@ -592,12 +599,16 @@ impl Config {
                 .filter(|d| !d.contains('='))
                 .find_map(|word| {
                     let lower = word.to_ascii_lowercase();
-                    NOT_LEVELS.iter().find(|(w, _)| *w == lower).map(|(_, meant)| {
-                        format!(
-                            "{word:?} is not a level (a bare word names a module, so every other one would be \
-                             off); the levels are off, error, warn, info, debug and trace: did you mean {meant}?"
-                        )
-                    })
+                    let meant = NOT_LEVELS
+                        .iter()
+                        .find(|(w, _)| *w == lower)
+                        .map(|(_, meant)| *meant)
+                        .or_else(|| typo_of_level(&lower))?;
+                    Some(format!(
+                        "{word:?} is not a level (a bare word names a module, so every other one would be \
+                         off); the levels are off, error, warn, info, debug and trace: did you mean {meant}? \
+                         (for a module of that name, write {word}=trace)"
+                    ))
                 })
         }
         let mut builder = env_filter::Builder::new();
@@ -673,6 +684,20 @@ impl Config {
             ));
         }
         self.headers.to_reqwest()?;
+        let authorization = self
+            .headers
+            .0
+            .iter()
+            .any(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"));
+        if authorization && self.api_token.is_some() {
+            // Two `Authorization` headers: which one the endpoint reads is anyone's guess.
+            return Err(invalid(
+                "header",
+                "authorization is set by logiscout itself from the API token (`Authorization: Bearer …`): \
+                 set the token with Config::api_token (or LOGISCOUT_API_TOKEN) instead; for an OTLP endpoint \
+                 that wants another scheme (Basic, ApiKey), leave the API token unset and keep this header",
+            ));
+        }
         if self.env == Env::Dev {
             return Ok(None);
         }
@@ -691,6 +716,68 @@ impl Config {
         let endpoint = self.endpoint.as_deref().ok_or(Error::MissingEndpoint)?;
         check_endpoint(endpoint, self.allow_insecure_http).map(Some)
     }
+}
+
+/// The level a bare, lower-case word is a typo of (`trce`, `debg`, `wrn`, `eror`), if it is one: within
+/// one edit (insertion, deletion, substitution or swap of neighbours) of `off`, `info` or `warn`, two of
+/// `trace`, `debug`, `error`, `warning` or `critical`. Only words of letters are typos (`my_app`,
+/// `app2` and paths with `::` are module names), and a few real crates that look like typos keep their
+/// module meaning (`warp`, `arrow`, …). Short names allow one edit only: two would take `foo`, `io` or
+/// `fs` for `off` and `info`.
+fn typo_of_level(lower: &str) -> Option<&'static str> {
+    /// Level names, and the level meant by a typo of each.
+    const NAMES: &[(&str, &str)] = &[
+        ("trace", "trace"),
+        ("debug", "debug"),
+        ("info", "info"),
+        ("warn", "warn"),
+        ("warning", "warn"),
+        ("error", "error"),
+        ("off", "off"),
+        ("critical", "error"),
+    ];
+    /// Crates a bare `RUST_LOG` word may well name, each a typo away from a level name.
+    const NEAR_LEVEL_CRATES: &[&str] = &["warp", "arrow", "errno", "dbus", "debugid", "tract"];
+    let is_level = log::LevelFilter::iter().any(|l| l.as_str().eq_ignore_ascii_case(lower));
+    if lower.is_empty()
+        || is_level
+        || !lower.bytes().all(|b| b.is_ascii_lowercase())
+        || NEAR_LEVEL_CRATES.contains(&lower)
+    {
+        return None;
+    }
+    NAMES
+        .iter()
+        .map(|(name, meant)| (edit_distance(lower, name), name.len(), *meant))
+        .filter(|&(d, len, _)| d <= if len <= 4 { 1 } else { 2 })
+        .min_by_key(|&(d, _, _)| d)
+        .map(|(_, _, meant)| meant)
+}
+
+/// Edit distance between two ASCII words, a swap of neighbours counting as one edit (optimal string
+/// alignment).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // Three rows of the table: i - 2, i - 1 and i.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            current[j] = d;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 /// `s` with any `user:password@` of a URL replaced, for `Debug`; a value with an `@` that is not such a
@@ -901,6 +988,57 @@ mod tests {
     }
 
     #[test]
+    fn an_authorization_header_beside_the_api_token_is_refused() {
+        let prod = || {
+            Config::new("s")
+                .env(Env::Prod)
+                .endpoint("https://ingest.example.com/ingest")
+        };
+        for name in ["authorization", "Authorization", " AUTHORIZATION "] {
+            for config in [
+                prod().api_token("lgs_tok"),
+                Config::new("s").api_token("lgs_tok"),
+            ] {
+                let err = config
+                    .header(name, "Basic czNjcmV0LXZhbHVl")
+                    .validate()
+                    .unwrap_err();
+                let shown = format!("{err} {err:?}");
+                assert!(
+                    matches!(
+                        err,
+                        Error::InvalidSetting {
+                            setting: "header",
+                            ..
+                        }
+                    ),
+                    "{shown}"
+                );
+                assert!(shown.contains("Config::api_token"), "{shown}");
+                assert!(!shown.contains("czNjcmV0"), "{shown}");
+            }
+        }
+        // Without a token there is one Authorization header: the user's (an OTLP vendor's scheme).
+        assert!(Config::new("s")
+            .header("authorization", "Basic x")
+            .validate()
+            .is_ok());
+        if cfg!(feature = "otlp") {
+            assert!(prod()
+                .protocol(crate::Protocol::Otlp)
+                .header("authorization", "Basic x")
+                .validate()
+                .is_ok());
+        }
+        // Other headers beside the token are fine.
+        assert!(prod()
+            .api_token("lgs_tok")
+            .header("x-api-key", "k")
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
     fn bare_level_like_words_are_refused_and_module_paths_are_not() {
         let parse = |d: &str| {
             Config::new("s")
@@ -926,6 +1064,21 @@ mod tests {
             "errors",
             " warnings ,hyper=warn",
             "verbose/some regex",
+            // Words that read like a level, and typos of one.
+            "loud",
+            "max",
+            "trce",
+            "TRCE",
+            "debg",
+            "dbeug",
+            "inof",
+            "inf",
+            "wrn",
+            "eror",
+            "warnig",
+            "critcal",
+            "of",
+            "info,hyper=warn,tarce",
         ] {
             let err = parse(bad).unwrap_err();
             let Error::InvalidFilter { origin, reason } = &err else {
@@ -942,6 +1095,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("did you mean warn?"));
+        for (typo, meant) in [
+            ("trce", "trace"),
+            ("debg", "debug"),
+            ("Infoo", "info"),
+            ("wran", "warn"),
+            ("errror", "error"),
+            ("ofd", "off"),
+        ] {
+            let err = parse(typo).unwrap_err().to_string();
+            assert!(err.contains(&format!("did you mean {meant}?")), "{err}");
+            assert!(err.contains(&format!("write {typo}=trace")), "{err}");
+            // Named as a module explicitly, the same word is accepted.
+            assert!(parse(&format!("{typo}=trace")).is_ok(), "{typo}");
+        }
         // Bare module paths keep env_logger's meaning: everything from that module.
         for good in [
             "my_crate",
@@ -952,6 +1119,21 @@ mod tests {
             "off",
             "warning_center=debug",
             "info,all_things",
+            // Real module names, a few a typo away from a level name.
+            "hyper",
+            "my_app",
+            "my_app::info",
+            "tracing",
+            "tokio,axum",
+            "warp",
+            "arrow",
+            "errno",
+            "debugid",
+            "app2",
+            "info2",
+            "foo",
+            "io",
+            "fs",
         ] {
             assert!(parse(good).is_ok(), "{good}");
         }

@@ -289,7 +289,7 @@ fn off_thread(
 /// shipped by `directives` (`RUST_LOG` syntax, as [`Config::filter`]), and `log::max_level()` follows.
 ///
 /// The directives are parsed and checked as `Config::filter`'s are (a bare word that reads like a level
-/// and is not one, such as `verbose` or `warning`, is refused). A log call reads the filter without a
+/// and is not one, such as `verbose`, `warning` or a typo like `trce`, is refused). A log call reads the filter without a
 /// lock or a shared write, for about 5 instructions (callgrind, `examples/profile_hot_path.rs`).
 ///
 /// # Errors

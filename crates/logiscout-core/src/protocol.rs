@@ -83,7 +83,9 @@ impl fmt::Debug for Headers {
     }
 }
 
-/// Header names `Config::header` may not set: the transport sets them itself.
+/// Header names `Config::header` may not set: the transport sets them itself. (`authorization` is
+/// refused by `Config::validate` only when an API token is set: without one, an OTLP endpoint's own
+/// scheme, such as `Basic`, is sent through this header.)
 const RESERVED: &[&str] = &[
     "content-type",
     "content-encoding",

@@ -140,6 +140,30 @@ pub(crate) struct EncodedBatch {
     pub id: String,
     pub body: bytes::Bytes,
     pub logs: usize,
+    /// Set by the transport when a `2xx` status arrives, before any of the body is read.
+    pub acknowledged: Acknowledgement,
+}
+
+/// Whether the endpoint answered a batch with a `2xx` status. OTLP reads the body after it (for
+/// `partial_success`); a delivery cut short meanwhile (at the shutdown deadline) settles the batch as
+/// sent, since the endpoint already accepted it.
+#[derive(Debug, Default)]
+pub(crate) struct Acknowledgement(std::sync::atomic::AtomicBool);
+
+impl Acknowledgement {
+    pub(crate) fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Clone for Acknowledgement {
+    fn clone(&self) -> Self {
+        Acknowledgement(std::sync::atomic::AtomicBool::new(self.is_set()))
+    }
 }
 
 /// Why one attempt failed, and what to do about it.
@@ -263,22 +287,7 @@ impl HttpTransport {
             }
             None => None,
         };
-        let builder = reqwest::Client::builder()
-            .user_agent(crate::SDK)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            // reqwest would read HTTP_PROXY & co. itself; `route` already decided.
-            .no_proxy();
-        let builder = match route {
-            Route::Direct => builder,
-            Route::Proxy(url) => builder.proxy(
-                reqwest::Proxy::all(url.as_str())
-                    .map_err(|_| "the proxy URL is not usable".to_owned())?,
-            ),
-        };
-        let client = builder
+        let client = client_builder(timeout, route)?
             .build()
             .map_err(|e| format!("could not build the HTTP client: {e}"))?;
         Ok(HttpTransport {
@@ -289,6 +298,24 @@ impl HttpTransport {
             protocol,
             headers,
         })
+    }
+
+    /// [`with_route`](Self::with_route) (direct) with `pem` trusted as a certificate authority besides
+    /// the usual roots: for tests of the certificate checks that are not about the issuer.
+    #[cfg(test)]
+    pub(crate) fn trusting(
+        endpoint: url::Url,
+        token: &ApiToken,
+        timeout: Duration,
+        pem: &[u8],
+    ) -> Result<Self, String> {
+        let mut transport = Self::new(endpoint, token, timeout, false)?;
+        let root = reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string())?;
+        transport.client = client_builder(timeout, &Route::Direct)?
+            .add_root_certificate(root)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(transport)
     }
 
     async fn send_once(&self, batch: &EncodedBatch) -> Result<(), SendError> {
@@ -345,6 +372,9 @@ impl HttpTransport {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(|v| redirect_origin(&self.endpoint, v));
+        if (200..=299).contains(&status) {
+            batch.acknowledged.set();
+        }
         if self.protocol.is_otlp() {
             return self
                 .otlp_outcome(response, status, retry_after, location)
@@ -358,7 +388,8 @@ impl HttpTransport {
     }
 
     /// OTLP's outcome: the status after the OTLP/HTTP spec; a 2xx body is read (at most 64 KiB or 1 s)
-    /// for its `partial_success`.
+    /// for its `partial_success`. The batch is already acknowledged then: if the delivery is cut short
+    /// while the body is read (the shutdown deadline), its logs settle as sent.
     async fn otlp_outcome(
         &self,
         response: reqwest::Response,
@@ -380,6 +411,25 @@ impl HttpTransport {
         let _ = body;
         Ok(())
     }
+}
+
+/// The client's settings: timeouts, keep-alive, no redirects, and the proxy `route` decided.
+fn client_builder(timeout: Duration, route: &Route) -> Result<reqwest::ClientBuilder, String> {
+    let builder = reqwest::Client::builder()
+        .user_agent(crate::SDK)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        // reqwest would read HTTP_PROXY & co. itself; `route` already decided.
+        .no_proxy();
+    Ok(match route {
+        Route::Direct => builder,
+        Route::Proxy(url) => builder.proxy(
+            reqwest::Proxy::all(url.as_str())
+                .map_err(|_| "the proxy URL is not usable".to_owned())?,
+        ),
+    })
 }
 
 /// A response body, at most [`MAX_RESPONSE_BYTES`] or [`MAX_DRAIN_TIME`] of it.
@@ -641,6 +691,58 @@ mod tests {
         assert!(matches!(
             classify_otlp(307, None, None),
             Err(SendError::Rejected { status: 307, .. })
+        ));
+    }
+
+    /// The environment of these tests: every proxy variable names `http://env-proxy:1`.
+    fn proxies_everywhere(name: &str) -> Option<String> {
+        matches!(
+            name.to_ascii_uppercase().as_str(),
+            "HTTP_PROXY" | "HTTPS_PROXY" | "ALL_PROXY"
+        )
+        .then(|| "http://env-proxy:1".to_owned())
+    }
+
+    #[test]
+    fn config_proxy_carries_an_https_endpoint_through_that_proxy() {
+        let setting = crate::Config::new("s")
+            .proxy("http://proxy.internal:3128")
+            .proxy_setting()
+            .unwrap();
+        let https = url::Url::parse("https://ingest.example.com/ingest").unwrap();
+        let explicit = Ok(Route::Proxy(
+            url::Url::parse("http://proxy.internal:3128").unwrap(),
+        ));
+        // With nothing in the environment, and over what the environment names.
+        assert_eq!(route(&https, &setting, |_| None), explicit);
+        assert_eq!(route(&https, &setting, proxies_everywhere), explicit);
+        // `NO_PROXY` is the environment's: an explicit proxy is not turned off by it.
+        let no_proxy = |name: &str| (name == "NO_PROXY").then(|| "*".to_owned());
+        assert_eq!(route(&https, &setting, no_proxy), explicit);
+    }
+
+    #[test]
+    fn config_no_proxy_goes_direct_whatever_the_environment_says() {
+        let setting = crate::Config::new("s").no_proxy().proxy_setting().unwrap();
+        assert_eq!(setting, ProxySetting::Off);
+        for endpoint in [
+            "https://ingest.example.com/ingest",
+            "http://logs.internal/ingest",
+        ] {
+            let endpoint = url::Url::parse(endpoint).unwrap();
+            assert_eq!(
+                route(&endpoint, &setting, proxies_everywhere),
+                Ok(Route::Direct),
+                "{endpoint}"
+            );
+        }
+        // The last call wins: `no_proxy` after `proxy` turns it off, `proxy` after `no_proxy` on.
+        let later = crate::Config::new("s").proxy("http://p:1").no_proxy();
+        assert_eq!(later.proxy_setting().unwrap(), ProxySetting::Off);
+        let on = crate::Config::new("s").no_proxy().proxy("http://p:1");
+        assert!(matches!(
+            on.proxy_setting().unwrap(),
+            ProxySetting::Explicit(_)
         ));
     }
 

@@ -41,16 +41,18 @@ pub fn validate(body: &serde_json::Value) -> Result<(), String> {
     }
 }
 
+/// The certificate [`bad_certificate_endpoint`] presents (PEM). A client that trusts it as a certificate
+/// authority still refuses it for `127.0.0.1`: it names `wrong.example` only.
+pub const BAD_CERTIFICATE_PEM: &[u8] = include_bytes!("tls/self-signed.cert.pem");
+
 /// A TLS endpoint on 127.0.0.1 whose certificate is self-signed and names another host
 /// (`wrong.example`): every client that checks certificates refuses it during the handshake. It never
 /// gets to HTTP. Returns its `https://127.0.0.1:PORT/ingest` URL and a count of handshakes attempted.
 pub fn bad_certificate_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = vec![
-        CertificateDer::from_pem_slice(include_bytes!("tls/self-signed.cert.pem"))
-            .expect("fixture certificate"),
-    ];
+    let certs =
+        vec![CertificateDer::from_pem_slice(BAD_CERTIFICATE_PEM).expect("fixture certificate")];
     let key = PrivateKeyDer::from_pem_slice(include_bytes!("tls/self-signed.key.pem"))
         .expect("fixture key");
     let config = Arc::new(

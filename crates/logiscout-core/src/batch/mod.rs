@@ -98,48 +98,44 @@ impl BatchContent {
     }
 
     /// Splits in two halves by log count (payload-level pieces keep their request info); gives the batch
-    /// back when it cannot be split.
+    /// back when it holds fewer than two logs. Both halves hold at least one log, so a batch of n ≥ 1
+    /// logs refused with 413 at every size takes at most 2n − 1 POSTs: a piece of one log is never split
+    /// to separate the payloads without logs (request starts and ends) that travel with it, and is
+    /// dropped with them.
     pub(crate) fn split(self) -> Result<(BatchContent, BatchContent), BatchContent> {
         let total = self.log_count();
-        if total < 2 && self.parts.len() < 2 {
+        if total < 2 {
             return Err(self);
         }
         let mut first = Vec::new();
         let mut second = Vec::new();
-        if total < 2 {
-            let mut parts = self.parts;
-            let half = parts.len() / 2;
-            second.extend(parts.drain(half..));
-            first.extend(parts);
-        } else {
-            let mut budget = total / 2;
-            for mut part in self.parts {
-                if budget == 0 {
-                    second.push(part);
-                } else if part.logs.len() <= budget {
-                    budget -= part.logs.len();
-                    first.push(part);
-                } else {
-                    let rest = part.logs.split_off(budget);
-                    budget = 0;
-                    let tail = Part {
-                        id: part.id.clone(),
-                        request: part.request.clone(),
-                        logs: rest,
-                        closes: part.closes,
-                    };
-                    // The first piece of a request split here is still open on the wire: only the last
-                    // piece carries the end.
-                    let mut head = part;
-                    head.closes = false;
-                    if let Some(r) = head.request.as_mut() {
-                        r.ended_at = None;
-                        r.duration_ms = None;
-                        r.status = None;
-                    }
-                    first.push(head);
-                    second.push(tail);
+        let mut budget = total / 2;
+        for mut part in self.parts {
+            if budget == 0 {
+                second.push(part);
+            } else if part.logs.len() <= budget {
+                budget -= part.logs.len();
+                first.push(part);
+            } else {
+                let rest = part.logs.split_off(budget);
+                budget = 0;
+                let tail = Part {
+                    id: part.id.clone(),
+                    request: part.request.clone(),
+                    logs: rest,
+                    closes: part.closes,
+                };
+                // The first piece of a request split here is still open on the wire: only the last
+                // piece carries the end.
+                let mut head = part;
+                head.closes = false;
+                if let Some(r) = head.request.as_mut() {
+                    r.ended_at = None;
+                    r.duration_ms = None;
+                    r.status = None;
                 }
+                first.push(head);
+                second.push(tail);
             }
         }
         Ok((
@@ -950,6 +946,61 @@ mod tests {
             }],
         };
         assert!(single.split().is_err());
+    }
+
+    /// Every piece answered 413 until it cannot be split: POSTs made, and the pieces left (each then
+    /// dropped).
+    fn split_to_the_end(batch: BatchContent) -> (usize, Vec<BatchContent>) {
+        match batch.split() {
+            Err(piece) => (1, vec![piece]),
+            Ok((a, b)) => {
+                let (pa, mut la) = split_to_the_end(a);
+                let (pb, lb) = split_to_the_end(b);
+                la.extend(lb);
+                (1 + pa + pb, la)
+            }
+        }
+    }
+
+    #[test]
+    fn splits_only_separate_logs_so_n_logs_take_at_most_2n_minus_1_posts() {
+        let part = |name: &str, logs: usize| Part {
+            id: id(name),
+            request: Some(meta(&format!("/{name}"))),
+            logs: (0..logs).map(|i| entry(i as i64, name)).collect(),
+            closes: logs == 0,
+        };
+        // Payloads without logs (request ends whose logs went earlier) between and around the logs.
+        let parts = vec![
+            part("e1", 0),
+            part("a", 3),
+            part("e2", 0),
+            part("e3", 0),
+            part("b", 1),
+            part("e4", 0),
+            part("c", 3),
+            part("e5", 0),
+        ];
+        let batch = BatchContent { parts };
+        let n = batch.log_count();
+        let (posts, pieces) = split_to_the_end(batch);
+        assert_eq!(posts, 2 * n - 1);
+        assert_eq!(pieces.len(), n);
+        assert!(pieces.iter().all(|p| p.log_count() == 1));
+        // No payload is lost or doubled: each ends up in the piece of a neighbouring log.
+        let names: Vec<String> = pieces
+            .iter()
+            .flat_map(|p| &p.parts)
+            .map(|p| p.id.as_str().to_owned())
+            .collect();
+        for name in ["e1", "e2", "e3", "e4", "e5"] {
+            assert_eq!(names.iter().filter(|n| *n == name).count(), 1, "{names:?}");
+        }
+        // One log with payloads beside it is not split further.
+        let one = BatchContent {
+            parts: vec![part("e1", 0), part("b", 1), part("e2", 0)],
+        };
+        assert!(one.split().is_err());
     }
 
     proptest! {

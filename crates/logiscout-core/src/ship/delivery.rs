@@ -19,15 +19,41 @@ pub(super) struct Unsettled {
     shared: Arc<Shared>,
     logs: u64,
     bytes: usize,
+    /// For the whole batch a user's logs made (not a piece of it): when dropped, it counts the batch once,
+    /// in `batches_failed` if any of its logs was dropped (an abandoned delivery's included), else in
+    /// `batches_sent`.
+    tally: Option<Tally>,
+}
+
+/// See [`Unsettled::tally`].
+struct Tally {
+    dropped_any: bool,
 }
 
 impl Unsettled {
-    /// Every log of `content`, not yet settled.
+    /// Every log of `content`, not yet settled; the batch is counted when this is dropped.
     pub(super) fn new(shared: Arc<Shared>, content: &BatchContent) -> Self {
         Unsettled {
             shared,
             logs: content.log_count() as u64,
             bytes: content.accounted_bytes(),
+            tally: Some(Tally { dropped_any: false }),
+        }
+    }
+
+    /// A piece of a batch, settled at once by the caller (it counts no batch).
+    fn piece(shared: Arc<Shared>, logs: u64, bytes: usize) -> Self {
+        Unsettled {
+            shared,
+            logs,
+            bytes,
+            tally: None,
+        }
+    }
+
+    fn dropped_some(&mut self) {
+        if let Some(tally) = &mut self.tally {
+            tally.dropped_any = true;
         }
     }
 
@@ -48,8 +74,39 @@ impl Unsettled {
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
+        if self.logs > 0 {
+            self.dropped_some();
+        }
         if self.logs > 0 || self.bytes > 0 {
             self.settle(false);
+        }
+        if let Some(tally) = self.tally.take() {
+            let counter = if tally.dropped_any {
+                &self.shared.counters.batches_failed
+            } else {
+                &self.shared.counters.batches_sent
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One piece of a batch being sent. If the delivery is abandoned after the endpoint acknowledged it
+/// (OTLP reads the `2xx` body for `partial_success`, and the shutdown deadline may pass meanwhile), its
+/// logs settle as sent, not dropped: the endpoint took them.
+struct Sending<'a> {
+    delivery: &'a Delivery,
+    batch: &'a EncodedBatch,
+    content: &'a BatchContent,
+    unsettled: &'a mut Unsettled,
+    answered: bool,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if !self.answered && self.batch.acknowledged.is_set() {
+            self.delivery
+                .settle_part(self.unsettled, self.content, true);
         }
     }
 }
@@ -132,31 +189,37 @@ impl Delivery {
             id,
             body: body.into(),
             logs: content.log_count(),
+            acknowledged: Default::default(),
         }
     }
 
     /// Delivers one batch (splitting it on 413, down to single records), settling every log as sent or
-    /// dropped. The batch counts once in `batches_sent` (every log accepted) or `batches_failed` (some
-    /// dropped), however many pieces it was split into: at most 2n - 1 POSTs for n logs.
+    /// dropped. The batch counts once (when `unsettled` is dropped: at the end, or when the delivery is
+    /// aborted at the shutdown deadline) in `batches_sent` (every log accepted) or `batches_failed` (some
+    /// dropped), however many pieces it was split into: at most 2n - 1 POSTs for n ≥ 1 logs (a piece is
+    /// split only to separate logs, see [`BatchContent::split`]).
     pub(super) async fn deliver(self: Arc<Self>, content: BatchContent, mut unsettled: Unsettled) {
         let mut rng = fastrand::Rng::new();
         let mut queue = vec![content];
-        let mut dropped_any = false;
         while let Some(content) = queue.pop() {
             let batch = self.encode(&content);
             let Some(content) = self.split_if_too_big(&batch, content, &mut queue) else {
                 continue;
             };
+            let mut sending = Sending {
+                delivery: &self,
+                batch: &batch,
+                content: &content,
+                unsettled: &mut unsettled,
+                answered: false,
+            };
             let outcome = self.send_with_retries(&batch, &mut rng).await;
-            dropped_any |=
-                self.settle_outcome(&batch, outcome, content, &mut unsettled, &mut queue);
+            sending.answered = true;
+            drop(sending);
+            if self.settle_outcome(&batch, outcome, content, &mut unsettled, &mut queue) {
+                unsettled.dropped_some();
+            }
         }
-        let counter = if dropped_any {
-            &self.shared.counters.batches_failed
-        } else {
-            &self.shared.counters.batches_sent
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An OTLP body larger than `max_batch_bytes` is split before it is sent: its halves go onto `queue`
@@ -343,28 +406,14 @@ impl Delivery {
         let rejected = rejected.min(logs);
         unsettled.logs -= logs;
         unsettled.bytes -= bytes;
-        let mut dropped = Unsettled {
-            shared: self.shared.clone(),
-            logs: rejected,
-            bytes: 0,
-        };
-        dropped.settle(false);
-        let mut sent = Unsettled {
-            shared: self.shared.clone(),
-            logs: logs - rejected,
-            bytes,
-        };
-        sent.settle(true);
+        Unsettled::piece(self.shared.clone(), rejected, 0).settle(false);
+        Unsettled::piece(self.shared.clone(), logs - rejected, bytes).settle(true);
     }
 
     fn settle_part(&self, unsettled: &mut Unsettled, content: &BatchContent, sent: bool) {
         let logs = (content.log_count() as u64).min(unsettled.logs);
         let bytes = content.accounted_bytes().min(unsettled.bytes);
-        let mut part = Unsettled {
-            shared: self.shared.clone(),
-            logs,
-            bytes,
-        };
+        let mut part = Unsettled::piece(self.shared.clone(), logs, bytes);
         unsettled.logs -= logs;
         unsettled.bytes -= bytes;
         part.settle(sent);

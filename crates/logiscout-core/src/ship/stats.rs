@@ -22,11 +22,15 @@ pub struct Stats {
     /// shutdown deadline passed, or larger than a whole batch.
     pub logs_dropped: u64,
     /// Batches accepted whole: every log in them was accepted (a batch split after a `413` counts once).
+    /// Each batch a delivery starts counts once, here or in `batches_failed`, when its delivery ends or
+    /// is abandoned at the shutdown deadline.
     pub batches_sent: u64,
     /// Retry attempts (one batch retried three times counts three).
     pub batches_retried: u64,
     /// Batches in which at least one log was dropped (refused, retries exhausted, a single log too large
-    /// even alone); a batch split after a `413` counts once.
+    /// even alone, or still undelivered when the shutdown deadline abandoned it; a batch the endpoint had
+    /// already answered `2xx` when abandoned is sent, not failed), and batches without logs (request
+    /// starts and ends only) that were refused; a batch split after a `413` counts once.
     pub batches_failed: u64,
     /// Request starts and ends lost to a full queue: that request's payload then lacks its method and
     /// path (a lost start) or its status and duration (a lost end). Its logs are counted in the `logs_*`

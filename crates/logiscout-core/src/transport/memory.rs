@@ -309,6 +309,7 @@ mod tests {
             id: id.to_owned(),
             body: bytes::Bytes::from_static(br#"{"payloads":[]}"#),
             logs: 0,
+            acknowledged: Default::default(),
         }
     }
 

@@ -420,38 +420,139 @@ fn after_an_outage_twenty_runs_of_twenty_deliver_everything() {
 }
 
 #[test]
-fn a_self_signed_certificate_is_refused_and_reported_once_in_plain_words() {
-    let (url, handshakes) = logiscout_testkit::bad_certificate_endpoint();
+fn a_batch_abandoned_at_the_shutdown_deadline_counts_as_failed() {
+    let transport = MemoryTransport::new();
+    transport.answer_always(Answer::hang());
+    let shipper = start_in_memory(&transport, |s| s.max_batch_logs = 5);
+    for n in 0..5 {
+        log(&shipper, None, n);
+    }
+    assert!(transport.wait_until(Duration::from_secs(5), |sent| !sent.is_empty()));
+    let report = shipper.shutdown(Duration::from_millis(200));
+    let s = report.stats;
+    assert_eq!(
+        (
+            s.logs_sent,
+            s.logs_dropped,
+            s.batches_sent,
+            s.batches_failed
+        ),
+        (0, 5, 0, 1),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn an_otlp_2xx_settles_as_sent_when_shutdown_cuts_the_body_read_short() {
+    // OTLP reads a 2xx body for `partial_success` (up to 1 s); this one trickles for a minute.
+    let (url, requests) = trickling_server();
+    let transport = HttpTransport::with_options(
+        url::Url::parse(&url).unwrap(),
+        None,
+        Duration::from_secs(5),
+        false,
+        &Route::Direct,
+        crate::Protocol::Otlp,
+        Vec::new(),
+    )
+    .unwrap();
+    let mut s = settings();
+    s.max_batch_logs = 50;
+    let shipper = Shipper::start(s, Arc::new(transport)).unwrap();
+    for n in 0..50 {
+        log(&shipper, None, n);
+    }
+    let t = Instant::now();
+    while *requests.lock().unwrap() == 0 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // The deadline passes while the body is read: the 50 logs were accepted all the same.
+    let report = shipper.shutdown(Duration::from_millis(300));
+    let s = report.stats;
+    assert_eq!(
+        (
+            s.logs_sent,
+            s.logs_dropped,
+            s.batches_sent,
+            s.batches_failed
+        ),
+        (50, 0, 1, 0),
+        "{report:?}"
+    );
+}
+
+/// Drives `shipper` (batches of one log, short retries) against a TLS endpoint whose certificate is
+/// refused, and returns what it said on stderr; checks the handshakes were retried, quietly.
+fn refused_certificate_run(url: &str, transport: HttpTransport) -> String {
     let lines = Lines::default();
-    let shipper = shipper_via(&url, &Route::Direct, |s| {
-        s.max_batch_logs = 1;
-        s.max_in_flight = 4;
-        s.retry.base = Duration::from_millis(10);
-        s.retry.max_delay = Duration::from_millis(40);
-        s.retry.give_up_after = Duration::from_millis(600);
-        s.diagnostics = diagnostics(&lines);
-    });
+    let mut s = settings();
+    s.max_batch_logs = 1;
+    s.max_in_flight = 4;
+    s.retry.base = Duration::from_millis(10);
+    s.retry.max_delay = Duration::from_millis(40);
+    s.retry.give_up_after = Duration::from_millis(600);
+    s.diagnostics = diagnostics(&lines);
+    let shipper = Shipper::start(s, Arc::new(transport)).unwrap();
     for n in 0..8 {
         log(&shipper, None, n);
     }
-    assert!(shipper.flush(Duration::from_secs(10)).complete);
-    assert!(
-        handshakes.load(std::sync::atomic::Ordering::SeqCst) > 8,
-        "retried"
-    );
+    assert!(shipper.flush(Duration::from_secs(10)).complete, "{url}");
+    assert_eq!(shipper.stats().logs_dropped, 8);
     let text = lines.text();
     let certificate: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("logiscout: the endpoint's TLS certificate"))
         .collect();
     assert_eq!(certificate.len(), 1, "once: {text}");
-    assert!(
-        certificate[0].contains("not signed by a certificate authority this host trusts"),
-        "{text}"
-    );
     assert!(!text.contains("retrying with backoff)"), "{text}");
     // No storm: the certificate line, and one line for the batches given up on.
     assert!(text.lines().count() <= 2, "{text}");
     assert!(!text.contains(TOKEN));
-    assert_eq!(shipper.stats().logs_dropped, 8);
+    text
+}
+
+#[test]
+fn a_wrong_host_certificate_is_refused_and_reported_once_in_plain_words() {
+    // The client trusts the certificate's issuer (itself), so only the name is wrong: it names
+    // `wrong.example`, the endpoint is 127.0.0.1.
+    let (url, handshakes) = logiscout_testkit::bad_certificate_endpoint();
+    let transport = HttpTransport::trusting(
+        url::Url::parse(&url).unwrap(),
+        &ApiToken(TOKEN.into()),
+        Duration::from_secs(5),
+        logiscout_testkit::BAD_CERTIFICATE_PEM,
+    )
+    .unwrap();
+    let text = refused_certificate_run(&url, transport);
+    assert!(
+        handshakes.load(std::sync::atomic::Ordering::SeqCst) > 8,
+        "retried"
+    );
+    assert!(
+        text.contains("it is not valid for the endpoint's host name"),
+        "{text}"
+    );
+    assert!(!text.contains("not signed by"), "{text}");
+}
+
+#[test]
+fn a_self_signed_certificate_is_refused_and_reported_once_in_plain_words() {
+    let (url, handshakes) = logiscout_testkit::bad_certificate_endpoint();
+    let transport = HttpTransport::new(
+        url::Url::parse(&url).unwrap(),
+        &ApiToken(TOKEN.into()),
+        Duration::from_secs(5),
+        false,
+    )
+    .unwrap();
+    let text = refused_certificate_run(&url, transport);
+    assert!(
+        handshakes.load(std::sync::atomic::Ordering::SeqCst) > 8,
+        "retried"
+    );
+    assert!(
+        text.contains("not signed by a certificate authority this host trusts"),
+        "{text}"
+    );
 }

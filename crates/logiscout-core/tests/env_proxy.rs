@@ -1,0 +1,71 @@
+//! Proxy variables really set in the process's environment, as a shell would set them, and a loopback
+//! endpoint: the batch goes straight to the endpoint, the proxy sees no connection (so a Bearer token
+//! never crosses a proxy in clear text). This guards the HTTP client's own proxy lookups being off: the
+//! client would otherwise read `HTTP_PROXY` itself. The environment is the process's, so this binary
+//! holds one test.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use logiscout_core::{Config, Console, Env};
+use logiscout_testkit::IngestServer;
+
+/// A listener that plays a proxy: records the first line of every connection, then closes it.
+fn fake_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            record.lock().unwrap().push(line.trim_end().to_owned());
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[test]
+fn proxies_in_the_real_environment_never_carry_a_loopback_endpoint() {
+    let (proxy, seen) = fake_proxy();
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+        std::env::set_var(name, &proxy);
+        std::env::set_var(name.to_ascii_lowercase(), &proxy);
+    }
+    for name in ["NO_PROXY", "no_proxy"] {
+        std::env::remove_var(name);
+    }
+
+    let server = IngestServer::start();
+    let guard = logiscout_core::init(
+        Config::new("env-proxy-test")
+            .env(Env::Prod)
+            .api_token("lgs_env_proxy_token")
+            .endpoint(server.url())
+            .console(Console::Off)
+            .read_rust_log(false)
+            .filter("info"),
+    )
+    .unwrap();
+    for n in 0..5 {
+        log::info!(n = n; "through no proxy");
+    }
+    let report = logiscout_core::flush(Duration::from_secs(5));
+    assert!(report.complete, "{report:?}");
+    assert_eq!(report.stats.logs_sent, 5, "{report:?}");
+    let mut shipped: Vec<u64> = server
+        .accepted_logs()
+        .iter()
+        .map(|(_, l)| l["metadata"]["n"].as_u64().unwrap())
+        .collect();
+    shipped.sort_unstable();
+    assert_eq!(shipped, [0, 1, 2, 3, 4]);
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.is_empty(), "the proxy saw {seen:?}");
+    guard.shutdown(Duration::from_secs(2));
+}

@@ -1,12 +1,16 @@
 //! Every public module glob-imported at once, and each public name used: two distinct items with one name
-//! in `logiscout`, `logiscout::correlation`, `logiscout::tower`, `logiscout::actix`, `logiscout::tracing` or `logiscout::testing`
-//! would make that name ambiguous, and this file would not compile. (The same item re-exported in several
-//! modules, like `CorrelationId` or `DEFAULT_HEADER`, is not ambiguous.)
+//! in `logiscout`, `logiscout::correlation`, `logiscout::middleware`, `logiscout::tower`,
+//! `logiscout::actix`, `logiscout::tracing` or `logiscout::testing` would make that name ambiguous, and
+//! this file would not compile. (The same item re-exported in several modules, like `CorrelationId` or
+//! `DEFAULT_HEADER`, is not ambiguous.)
 
 #![allow(unused_imports)]
+// rustc reports some ambiguities between glob imports as a (future-incompatible) warning, not an error.
+#![deny(ambiguous_glob_imports)]
 
 use logiscout::actix::*;
 use logiscout::correlation::*;
+use logiscout::middleware::*;
 use logiscout::testing::*;
 use logiscout::tower::*;
 use logiscout::tracing::*;
@@ -37,6 +41,14 @@ fn every_public_name_resolves_to_one_item() {
     let _unpolled = scope(CorrelationId::new("names-0"), async {});
     let _: Option<(Context, InvalidCorrelationId, RequestInfo, Scoped<()>)> = None;
     fn _future_ext<F: FutureExt>() {}
+    // the W3C trace context, also in logiscout::correlation
+    let _: Option<TraceContext> = current_trace();
+    assert_eq!(TRACEPARENT_HEADER, "traceparent");
+    let _ = TraceContext::new_root;
+
+    // logiscout::middleware (the framework-free core of both middlewares)
+    let _: Option<(RequestPolicy, IncomingRequest<'static>, RequestGuard)> = None;
+    let _ = (request_started, request_finished);
 
     // one CorrelationId and one DEFAULT_HEADER, re-exported by the integrations
     let id: CorrelationId = logiscout::correlation::CorrelationId::new("names-1");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::Bytes;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use logiscout_actix::{Correlation, CorrelationId};
 use logiscout_core::correlation::FutureExt;
 use logiscout_testkit::scenarios::{query_param, Harness};
@@ -27,6 +27,20 @@ async fn hello(req: HttpRequest) -> HttpResponse {
 
 async fn id(id: CorrelationId) -> HttpResponse {
     HttpResponse::Ok().body(id.to_string())
+}
+
+/// The ID the middleware put in the request's extensions, read by the re-exported path and by the core's
+/// (one type: both must find it), or 404 when neither does.
+async fn from_extensions(req: HttpRequest) -> HttpResponse {
+    let ext = req.extensions();
+    let ours = ext.get::<CorrelationId>().cloned();
+    let core = ext
+        .get::<logiscout_core::correlation::CorrelationId>()
+        .cloned();
+    match (ours, core) {
+        (Some(a), Some(b)) if a == b => HttpResponse::Ok().body(a.to_string()),
+        (a, b) => HttpResponse::NotFound().body(format!("extensions hold {a:?} / {b:?}")),
+    }
 }
 
 async fn fail(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
@@ -101,6 +115,7 @@ async fn quiet() -> HttpResponse {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/hello", web::get().to(hello))
         .route("/id", web::get().to(id))
+        .route("/extensions", web::get().to(from_extensions))
         .route("/fail", web::get().to(fail))
         .route("/work", web::get().to(work))
         .route("/stream", web::get().to(stream))
@@ -159,4 +174,35 @@ async fn options_change_header_trust_generator_and_recording() {
         flush: &flush,
     };
     logiscout_testkit::scenarios::custom_options_apply(&h, "x-request-id", "fixed-actix-id").await;
+}
+
+/// `req.extensions().get::<CorrelationId>()` in a handler is `Some` with the request's ID: the incoming
+/// one when trusted, else the generated one the response carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_finds_the_correlation_id_in_the_request_extensions() {
+    let app = serve(None);
+    let client = reqwest::Client::new();
+
+    let sent = client
+        .get(format!("{app}/extensions"))
+        .header("x-correlation-id", "ext-incoming-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert_eq!(sent.headers()["x-correlation-id"], "ext-incoming-1");
+    assert_eq!(sent.text().await.unwrap(), "ext-incoming-1");
+
+    let generated = client
+        .get(format!("{app}/extensions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(generated.status(), 200);
+    let header = generated.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!header.is_empty());
+    assert_eq!(generated.text().await.unwrap(), header);
 }

@@ -585,10 +585,11 @@ mod tests {
 
     #[test]
     fn pretty_line_has_time_level_message_logger_pairs_and_id() {
-        let kvs: [(&str, Value<'_>); 5] = [
+        let kvs: [(&str, Value<'_>); 6] = [
             ("user_id", 123.into()),
             ("name", "Ada Lovelace".into()),
             ("ok", true.into()),
+            ("flag", false.into()),
             ("ratio", f64::NAN.into()),
             ("send", false.into()),
         ];
@@ -603,7 +604,7 @@ mod tests {
         assert_eq!(
             line,
             "1970-01-01T00:00:00.000000Z [info     ] User logged in                 [api] \
-             user_id=123 name=\"Ada Lovelace\" ok=true ratio=NaN correlation_id=req-1"
+             user_id=123 name=\"Ada Lovelace\" ok=true flag=false ratio=NaN correlation_id=req-1"
         );
         assert!(!line.contains('\x1b'));
         assert!(pretty(&record, None, true).contains("\x1b[36muser_id"));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use log::kv::{self, Key, Source, ToValue, VisitSource};
 use log::{Log, Metadata, Record};
 
-use crate::record::FieldValue;
+use crate::encode::record::FieldValue;
 
 /// A logger that adds fixed fields to every record logged through it, like the Python client's
 /// `logger.bind(...)`. Made by [`bind!`](crate::bind); use it with `log`'s `logger:` argument.

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::encode::record::{DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_STRING_BYTES};
 use crate::error::Error;
-use crate::record::{DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_STRING_BYTES};
 
 /// Room a batch keeps beside one record of `max_record_bytes`: the envelope (512 B), the log's timestamp
 /// (48 B), its payload's correlation ID and request info (256 B and the ID, at most 128 B), the
@@ -527,8 +527,8 @@ impl Config {
     }
 
     /// The proxy setting, validated.
-    pub(crate) fn proxy_setting(&self) -> Result<crate::transport::ProxySetting, Error> {
-        use crate::transport::ProxySetting;
+    pub(crate) fn proxy_setting(&self) -> Result<crate::ship::transport::ProxySetting, Error> {
+        use crate::ship::transport::ProxySetting;
         match &self.proxy {
             None => Ok(ProxySetting::Environment),
             Some(None) => Ok(ProxySetting::Off),
@@ -785,7 +785,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn redact_userinfo(s: &str) -> String {
     match url::Url::parse(s) {
         Ok(url) if !url.username().is_empty() || url.password().is_some() => {
-            crate::transport::redacted(&url)
+            crate::ship::transport::redacted(&url)
         }
         _ if s.contains('@') => "[redacted]".to_owned(),
         _ => s.to_owned(),

@@ -20,9 +20,10 @@ use log::Record;
 
 use crate::config::{Console, SharedWriter};
 use crate::context::CorrelationId;
-use crate::record::{
-    encode_entry, find_error, is_reserved_key, non_finite_name, ErrorChain, LineExtras, Timestamp,
-    WireLevel, TRUNCATED_KEYS_KEY,
+use crate::encode::capture::{capture_to_print, render_line};
+use crate::encode::record::{
+    find_error, is_reserved_key, non_finite_name, ErrorChain, LineExtras, Timestamp, WireLevel,
+    TRUNCATED_KEYS_KEY,
 };
 
 pub(crate) struct ConsoleSink {
@@ -141,14 +142,14 @@ impl ConsoleSink {
                     service,
                     correlation_id: correlation.map(CorrelationId::as_str),
                 };
-                if encode_entry(
+                if json_line(
                     buf,
                     record,
                     level,
-                    Some(ts),
+                    ts,
+                    &extras,
                     self.max_string_bytes,
                     self.max_record_bytes,
-                    Some(&extras),
                 )
                 .is_err()
                 {
@@ -349,7 +350,7 @@ impl fmt::Write for Cut<'_> {
             self.left -= s.len();
             return Ok(());
         }
-        let (kept, cut) = crate::record::cut_str(s, self.left);
+        let (kept, cut) = crate::encode::record::cut_str(s, self.left);
         self.out.push_str(kept);
         self.truncated = cut;
         self.left = 0;
@@ -557,6 +558,48 @@ impl<'v> VisitValue<'v> for PlainValue<'_> {
         self.formatted(format_args!("{err}"));
         Ok(())
     }
+}
+
+thread_local! {
+    /// The capture a JSON console line is rendered from (one per thread, reused).
+    static LINE_CAPTURE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A JSON console line: the record captured and rendered as the worker renders a shipped entry (the one
+/// encoder of a wire entry), with the timestamp and the line's extras. A re-entrant call (a value's
+/// `Debug` that logs) gets a buffer of its own.
+fn json_line(
+    out: &mut Vec<u8>,
+    record: &Record<'_>,
+    level: WireLevel,
+    ts: Timestamp,
+    extras: &LineExtras<'_>,
+    cap: usize,
+    record_cap: usize,
+) -> Result<(), ()> {
+    let line = |buf: Vec<u8>, out: &mut Vec<u8>| -> (Result<(), ()>, Vec<u8>) {
+        match capture_to_print(buf, record, level, cap, record_cap) {
+            Ok(capture) => {
+                let rendered =
+                    render_line(&capture, out, cap, Some(ts), Some(extras)).map_err(|_| ());
+                (rendered, capture.buf)
+            }
+            Err((_, buf)) => (Err(()), buf),
+        }
+    };
+    LINE_CAPTURE
+        .try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut kept) => {
+                let (result, buf) = line(std::mem::take(&mut *kept), out);
+                // A line's capture is kept for the next one unless it grew large.
+                if buf.capacity() <= 64 * 1024 {
+                    *kept = buf;
+                }
+                result
+            }
+            Err(_) => line(Vec::new(), out).0,
+        })
+        .unwrap_or_else(|_| line(Vec::new(), out).0)
 }
 
 #[cfg(test)]

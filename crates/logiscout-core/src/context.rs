@@ -132,7 +132,7 @@ impl CorrelationId {
         if id.is_empty() {
             return Self::generate();
         }
-        id = crate::record::cut_str(id, MAX_CORRELATION_ID_LEN).0;
+        id = crate::encode::record::cut_str(id, MAX_CORRELATION_ID_LEN).0;
         Self::from_checked(id)
     }
 

@@ -14,33 +14,28 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
-mod batch;
 mod bind;
-mod capture;
 mod config;
 mod console;
 mod context;
+mod encode;
 mod error;
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod extract;
 mod filter;
 mod logger;
-#[cfg(feature = "otlp")]
-mod otlp;
 mod protocol;
-mod record;
 mod ship;
 mod trace;
-mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use bind::BoundLogger;
 pub use config::{Config, Console, Env};
+pub use encode::record::{FieldValue, WireLevel};
 pub use error::Error;
 pub use protocol::Protocol;
-pub use record::{FieldValue, WireLevel};
 pub use ship::{FlushReport, Stats};
 
 /// Correlation IDs and the context that carries them through async and sync code.
@@ -91,7 +86,7 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     let transport = match (&endpoint, token) {
         // OTLP ships without a token too (sent as a Bearer token only when set).
         (Some(url), token) if token.is_some() || config.protocol.is_otlp() => {
-            let route = transport::route(url, &config.proxy_setting()?, |name| {
+            let route = ship::transport::route(url, &config.proxy_setting()?, |name| {
                 std::env::var(name).ok()
             })
             .map_err(|reason| Error::InvalidSetting {
@@ -99,7 +94,7 @@ pub fn init(config: Config) -> Result<Guard, Error> {
                 reason,
             })?;
             Some(
-                transport::HttpTransport::with_options(
+                ship::transport::HttpTransport::with_options(
                     url.clone(),
                     token,
                     config.request_timeout,
@@ -136,7 +131,7 @@ fn worker_settings(config: &Config) -> ship::WorkerSettings {
         max_batch_bytes: config.max_batch_bytes,
         max_batch_wait: config.max_batch_wait,
         max_in_flight: config.max_in_flight,
-        retry: transport::RetryPolicy {
+        retry: ship::transport::RetryPolicy {
             base: config.retry_base,
             max_delay: config.retry_max_delay,
             give_up_after: config.retry_give_up,
@@ -364,9 +359,9 @@ pub mod __private {
     pub mod batcher {
         use std::time::{Duration, Instant};
 
-        use crate::batch::{self, LogEntry, RequestMeta};
         use crate::context::CorrelationId;
-        use crate::record::Timestamp;
+        use crate::encode::record::Timestamp;
+        use crate::ship::batch::{self, LogEntry, RequestMeta};
 
         /// A batcher with the default caps (200 logs, 4 MiB, 30 s).
         #[derive(Debug)]
@@ -469,9 +464,9 @@ pub mod __private {
         max_string_bytes: usize,
         max_record_bytes: usize,
     ) -> Vec<u8> {
-        let level = crate::record::WireLevel::from_log(record.level(), false);
+        let level = crate::encode::record::WireLevel::from_log(record.level(), false);
         let mut direct = Vec::new();
-        let encoded = crate::record::encode_entry(
+        let encoded = crate::encode::oracle::encode_entry(
             &mut direct,
             record,
             level,
@@ -481,7 +476,7 @@ pub mod __private {
             None,
         );
         let mut shipped = Vec::new();
-        match crate::capture::capture(
+        match crate::encode::capture::capture(
             Vec::new(),
             record,
             level,
@@ -489,7 +484,7 @@ pub mod __private {
             max_record_bytes,
         ) {
             Ok(capture) => {
-                crate::capture::render(&capture, &mut shipped, max_string_bytes)
+                crate::encode::capture::render(&capture, &mut shipped, max_string_bytes)
                     .expect("a capture always renders");
                 assert!(encoded.is_ok(), "captured what the encoder refused");
                 assert_eq!(

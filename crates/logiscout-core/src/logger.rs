@@ -10,9 +10,9 @@ use crate::bind::take_critical;
 use crate::config::Config;
 use crate::console::ConsoleSink;
 use crate::context;
+use crate::encode::record::{Timestamp, WireLevel};
 use crate::error::Error;
 use crate::filter::SwapFilter;
-use crate::record::{Timestamp, WireLevel};
 use crate::ship::{self as worker, Shipper};
 
 pub(crate) struct Logger {

@@ -46,7 +46,7 @@ use log::Record;
 
 use crate::config::{Config, Console};
 use crate::context::{self, CorrelationId};
-use crate::record::{WireLevel, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_STRING_BYTES};
+use crate::encode::record::{WireLevel, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_STRING_BYTES};
 
 /// One captured record.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,16 +188,15 @@ fn encode(
     correlation: Option<&CorrelationId>,
 ) -> Option<CapturedRecord> {
     let mut json = Vec::new();
-    crate::record::encode_entry(
-        &mut json,
+    let capture = crate::encode::capture::capture_to_print(
+        Vec::new(),
         record,
         level,
-        None,
         DEFAULT_MAX_STRING_BYTES,
         DEFAULT_MAX_RECORD_BYTES,
-        None,
     )
     .ok()?;
+    crate::encode::capture::render(&capture, &mut json, DEFAULT_MAX_STRING_BYTES).ok()?;
     let serde_json::Value::Object(mut entry) = serde_json::from_slice(&json).ok()? else {
         return None;
     };

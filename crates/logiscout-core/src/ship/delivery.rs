@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use super::queue::Shared;
 use super::settings::WorkerSettings;
-use crate::batch::{BatchContent, BatchMeta};
 use crate::context::CorrelationId;
-use crate::record::Timestamp;
-use crate::transport::{EncodedBatch, RetryPolicy, SendError, Transport, CERTIFICATE_REFUSED};
+use crate::encode::record::Timestamp;
+use crate::ship::batch::{BatchContent, BatchMeta};
+use crate::ship::transport::{
+    EncodedBatch, RetryPolicy, SendError, Transport, CERTIFICATE_REFUSED,
+};
 
 /// Logs of a batch not yet settled; counted as dropped if the delivery is abandoned (aborted at shutdown).
 pub(super) struct Unsettled {
@@ -167,9 +169,9 @@ impl Delivery {
         let body = match self.transport.protocol() {
             // OTLP has no field for the drop count: it stays in `stats()`.
             #[cfg(feature = "otlp")]
-            protocol if protocol.is_otlp() => crate::otlp::encode(
+            protocol if protocol.is_otlp() => crate::encode::otlp::encode(
                 content,
-                &crate::otlp::Resource {
+                &crate::encode::otlp::Resource {
                     service_name: &self.service_name,
                     environment: self.environment,
                     instance_id: self.process_id.as_str(),

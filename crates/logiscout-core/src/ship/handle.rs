@@ -14,11 +14,11 @@ use super::queue::{queued_size, Control, Event, Shared};
 use super::settings::WorkerSettings;
 use super::stats::{FlushReport, Stats};
 use super::worker_loop::run;
-use crate::batch::RequestMeta;
-use crate::capture::{capture, Capture, CaptureError};
 use crate::context::{Context, CorrelationId, RequestEnd, TraceContext};
-use crate::record::{keeps_local, unix_micros, Timestamp, WireLevel};
-use crate::transport::Transport;
+use crate::encode::capture::{capture, Capture, CaptureError};
+use crate::encode::record::{keeps_local, unix_micros, Timestamp, WireLevel};
+use crate::ship::batch::RequestMeta;
+use crate::ship::transport::Transport;
 
 /// The hot path's handle on the worker.
 pub(crate) struct Shipper {

@@ -25,6 +25,7 @@
 //! boundary and [`Shared`](queue::Shared), the state both sides hold), `delivery`, `worker_loop`, and
 //! `handle` on top, which starts the worker thread. The end-to-end tests are in `tests/`.
 
+pub(crate) mod batch;
 mod delivery;
 mod handle;
 mod pool;
@@ -32,6 +33,7 @@ mod queue;
 mod report;
 mod settings;
 mod stats;
+pub(crate) mod transport;
 mod worker_loop;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::batch::BatchContent;
+use crate::ship::batch::BatchContent;
 
 /// How many spare JSON bodies the worker keeps, and the largest one kept: at most 2 MiB held in spares.
 const SPARE_BUFFERS: usize = 1024;

@@ -13,11 +13,11 @@ use super::pool::{Pools, NEW_BODY_CAPACITY};
 use super::report::Reporter;
 use super::settings::WorkerSettings;
 use super::stats::Counters;
-use crate::batch::{accounted_size, RequestMeta};
-use crate::capture::{render, Capture};
 use crate::context::{CorrelationId, TraceContext};
+use crate::encode::capture::{render, Capture};
+use crate::encode::record::Timestamp;
 use crate::protocol::Protocol;
-use crate::record::Timestamp;
+use crate::ship::batch::{accounted_size, RequestMeta};
 
 /// What the logging threads hand the worker, in order, through the bounded queue.
 pub(super) enum Event {
@@ -135,7 +135,7 @@ impl Shared {
         let rendered = match self.protocol {
             #[cfg(feature = "otlp")]
             protocol if protocol.is_otlp() => {
-                crate::otlp::render_record(&capture, &mut body, self.max_string_bytes)
+                crate::encode::otlp::render_record(&capture, &mut body, self.max_string_bytes)
             }
             _ => render(&capture, &mut body, self.max_string_bytes),
         };

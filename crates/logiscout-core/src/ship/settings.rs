@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::config::SharedWriter;
-use crate::transport::RetryPolicy;
+use crate::ship::transport::RetryPolicy;
 
 /// Settings the worker needs, taken from `Config`.
 #[derive(Clone)]

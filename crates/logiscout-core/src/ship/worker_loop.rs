@@ -19,11 +19,11 @@ use super::delivery::{Delivery, Unsettled};
 use super::queue::{Control, Event, Shared};
 use super::report::DropReport;
 use super::settings::WorkerSettings;
-use crate::batch::{BatchContent, Batcher, LogEntry, Oversized};
-use crate::capture::Capture;
 use crate::context::{CorrelationId, TraceContext};
-use crate::record::Timestamp;
-use crate::transport::Transport;
+use crate::encode::capture::Capture;
+use crate::encode::record::Timestamp;
+use crate::ship::batch::{BatchContent, Batcher, LogEntry, Oversized};
+use crate::ship::transport::Transport;
 
 thread_local! {
     static IS_WORKER: Cell<bool> = const { Cell::new(false) };

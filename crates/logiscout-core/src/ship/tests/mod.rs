@@ -20,9 +20,9 @@ use logiscout_testkit::{IngestServer, Lines, Received};
 
 use super::{Shipper, WorkerSettings};
 use crate::context::CorrelationId;
-use crate::record::{Timestamp, WireLevel};
-use crate::transport::memory::{MemoryTransport, Sent};
-use crate::transport::{HttpTransport, RetryPolicy};
+use crate::encode::record::{Timestamp, WireLevel};
+use crate::ship::transport::memory::{MemoryTransport, Sent};
+use crate::ship::transport::{HttpTransport, RetryPolicy};
 
 pub(crate) const TOKEN: &str = "lgs_test_token_9f8e7d";
 

@@ -11,9 +11,9 @@ use logiscout_testkit::{IngestServer, Lines, Reply};
 
 use super::{diagnostics, log, settings, start_in_memory, TOKEN};
 use crate::config::ApiToken;
+use crate::ship::transport::memory::{Answer, MemoryTransport};
+use crate::ship::transport::{no_proxy_matches, route, HttpTransport, ProxySetting, Route};
 use crate::ship::{Shipper, WorkerSettings};
-use crate::transport::memory::{Answer, MemoryTransport};
-use crate::transport::{no_proxy_matches, route, HttpTransport, ProxySetting, Route};
 
 fn shipper_via(url: &str, route: &Route, tweak: impl FnOnce(&mut WorkerSettings)) -> Shipper {
     let mut s = settings();

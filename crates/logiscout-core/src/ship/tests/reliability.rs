@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use super::{
     assert_balanced, diagnostics, log, numbers, start, start_at, start_in_memory, start_with, TOKEN,
 };
-use crate::record::{Timestamp, WireLevel};
-use crate::transport::memory::{Answer, MemoryTransport};
+use crate::encode::record::{Timestamp, WireLevel};
+use crate::ship::transport::memory::{Answer, MemoryTransport};
 
 #[test]
 fn refused_batches_are_dropped_once_each_with_one_line_and_no_token() {
@@ -214,7 +214,7 @@ fn a_tls_failure_and_a_401_never_print_the_token() {
     let text = lines.text();
     assert!(text.contains("401") && !text.contains(TOKEN), "{text}");
 
-    let transport = crate::transport::HttpTransport::new(
+    let transport = crate::ship::transport::HttpTransport::new(
         url::Url::parse(&server.url()).unwrap(),
         &crate::config::ApiToken(TOKEN.into()),
         Duration::from_secs(1),

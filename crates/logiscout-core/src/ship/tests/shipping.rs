@@ -12,7 +12,7 @@ use super::{
     start_with, TOKEN,
 };
 use crate::context::{Context, CorrelationId, RequestInfo};
-use crate::transport::memory::{Answer, MemoryTransport};
+use crate::ship::transport::memory::{Answer, MemoryTransport};
 
 #[test]
 fn two_hundred_logs_make_exactly_one_post_with_the_wire_headers() {

@@ -53,9 +53,9 @@ use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message as _;
 use serde_json::Value as Json;
 
-use crate::batch::{BatchContent, LogEntry, Part};
-use crate::capture::{self, Capture, Captured, CutStr, Malformed};
-use crate::record::{non_finite_name, WireLevel, TRUNCATED_KEYS_KEY};
+use crate::encode::capture::{self, Capture, Captured, CutStr, Malformed};
+use crate::encode::record::{non_finite_name, WireLevel, TRUNCATED_KEYS_KEY};
+use crate::ship::batch::{BatchContent, LogEntry, Part};
 
 /// The attribute that carries a record's correlation ID.
 pub(crate) const CORRELATION_ID: &str = "logiscout.correlation_id";

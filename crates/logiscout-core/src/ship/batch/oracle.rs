@@ -18,7 +18,7 @@ use super::{
     ENVELOPE_OVERHEAD, LOG_OVERHEAD,
 };
 use crate::context::CorrelationId;
-use crate::record::Timestamp;
+use crate::encode::record::Timestamp;
 
 #[derive(Debug)]
 struct Group {

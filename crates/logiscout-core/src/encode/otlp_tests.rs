@@ -13,10 +13,10 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use proptest::prelude::*;
 
 use super::*;
-use crate::batch::RequestMeta;
 use crate::context::CorrelationId;
+use crate::encode::record::{Timestamp, WireLevel};
 use crate::protocol::Protocol;
-use crate::record::{Timestamp, WireLevel};
+use crate::ship::batch::RequestMeta;
 
 const RESOURCE: Resource<'static> = Resource {
     service_name: "checkout",
@@ -53,7 +53,7 @@ fn body_capped(
     kvs: &[(&str, Value<'_>)],
     record_cap: usize,
 ) -> Vec<u8> {
-    let capture = crate::capture::capture(
+    let capture = crate::encode::capture::capture(
         Vec::new(),
         &log::Record::builder()
             .args(format_args!("{message}"))
@@ -70,7 +70,7 @@ fn body_capped(
     let mut out = Vec::new();
     match render {
         Render::Otlp => render_record(&capture, &mut out, STRING_CAP).unwrap(),
-        Render::Json => crate::capture::render(&capture, &mut out, STRING_CAP).unwrap(),
+        Render::Json => crate::encode::capture::render(&capture, &mut out, STRING_CAP).unwrap(),
     }
     out
 }
@@ -764,12 +764,12 @@ fn shipper(
         .to_reqwest()
         .unwrap();
     let token = token.map(|t| crate::config::ApiToken(t.into()));
-    let transport = crate::transport::HttpTransport::with_options(
+    let transport = crate::ship::transport::HttpTransport::with_options(
         url::Url::parse(&receiver.url).unwrap(),
         token.as_ref(),
         Duration::from_secs(5),
         false,
-        &crate::transport::Route::Direct,
+        &crate::ship::transport::Route::Direct,
         protocol,
         headers,
     )
@@ -972,12 +972,12 @@ fn otlp_bodies_larger_than_max_batch_bytes_are_split_before_sending() {
     let mut settings = crate::ship::tests::settings();
     settings.max_batch_bytes = 4096;
     settings.max_batch_logs = 200;
-    let transport = crate::transport::HttpTransport::with_options(
+    let transport = crate::ship::transport::HttpTransport::with_options(
         url::Url::parse(&receiver.url).unwrap(),
         None,
         Duration::from_secs(5),
         false,
-        &crate::transport::Route::Direct,
+        &crate::ship::transport::Route::Direct,
         Protocol::OtlpJson,
         Vec::new(),
     )
@@ -1032,12 +1032,12 @@ fn connection_errors_are_retried_until_the_retry_budget_ends() {
     settings.retry.give_up_after = Duration::from_millis(400);
     let (out, said) = writer();
     settings.diagnostics = Some(out);
-    let transport = crate::transport::HttpTransport::with_options(
+    let transport = crate::ship::transport::HttpTransport::with_options(
         url::Url::parse(&format!("http://127.0.0.1:{port}/v1/logs")).unwrap(),
         None,
         Duration::from_secs(1),
         false,
-        &crate::transport::Route::Direct,
+        &crate::ship::transport::Route::Direct,
         Protocol::Otlp,
         Vec::new(),
     )
@@ -1058,12 +1058,12 @@ fn connection_errors_are_retried_until_the_retry_budget_ends() {
 #[test]
 fn gzip_bodies_decode_after_gunzip() {
     let receiver = Receiver::start(vec![]);
-    let transport = crate::transport::HttpTransport::with_options(
+    let transport = crate::ship::transport::HttpTransport::with_options(
         url::Url::parse(&receiver.url).unwrap(),
         None,
         Duration::from_secs(5),
         true,
-        &crate::transport::Route::Direct,
+        &crate::ship::transport::Route::Direct,
         Protocol::Otlp,
         Vec::new(),
     )

@@ -404,7 +404,7 @@ impl HttpTransport {
         let body = read_bounded(response).await;
         #[cfg(feature = "otlp")]
         if let Some((rejected, message)) =
-            crate::otlp::partial_success(&body, self.protocol == Protocol::OtlpJson)
+            crate::encode::otlp::partial_success(&body, self.protocol == Protocol::OtlpJson)
         {
             return Err(SendError::PartlyRejected { rejected, message });
         }

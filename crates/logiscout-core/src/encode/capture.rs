@@ -5,7 +5,7 @@
 //! `docs/benchmarks.md`). The hot path now only copies: the message and target are kept as
 //! `&'static str` when the macros give them so (no copy at all), keys and string values are copied as
 //! raw bytes, numbers as their 8 or 16 bytes. The worker turns the capture into exactly the bytes
-//! [`encode_entry`](crate::record::encode_entry) would have written (a proptest checks that).
+//! [`encode_entry`](crate::encode::oracle::encode_entry) would have written (a proptest checks that).
 //!
 //! Values that borrow from the caller and have no primitive form (`:serde`, `:?`, `:%`) and errors are
 //! still formatted on the calling thread, since they cannot outlive the call: `:serde`/`:?`/`:%` as a JSON
@@ -14,7 +14,7 @@
 //! Strings are cut at `max_string_bytes` here, so a capture never holds more than the cap per string.
 //!
 //! Records are cut at `max_record_bytes` here too, before the copy grows past it. The rule is the direct
-//! encoder's ([`encode_entry`](crate::record::encode_entry)): the JSON up to the end of the key-values
+//! encoder's ([`encode_entry`](crate::encode::oracle::encode_entry)): the JSON up to the end of the key-values
 //! stays within the cap; the first key-value that would pass it, and every later one, is left out and
 //! counted in `"logiscout.truncated_keys"`. The capture cannot know JSON sizes (escapes, number text)
 //! without doing the worker's work, so it counts a lower bound of them (every kept byte of a string is at
@@ -36,10 +36,10 @@ use log::Record;
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use crate::record::{
+use crate::encode::record::{
     borrowed_error, cut_str, is_reserved_key, non_finite_name, sends_false, write_json_str,
-    write_json_str_cut, write_truncated_keys, CappedFormatter, ErrorChain, Limited, WireLevel,
-    SEND_KEY,
+    write_json_str_cut, write_truncated_keys, CappedFormatter, ErrorChain, Limited, LineExtras,
+    Timestamp, WireLevel, SEND_KEY,
 };
 
 /// A record as the hot path hands it to the worker.
@@ -91,14 +91,37 @@ const HEAD_MIN_JSON: usize = 56;
 /// The least JSON a key-value takes besides its key's and value's kept bytes: quotes, colon, comma.
 const KV_MIN_JSON: usize = 4;
 
-/// Captures `record` into `buf` (cleared first). Strings are cut at `cap` bytes, the record at
-/// `record_cap` (see the module docs).
+/// Captures `record` into `buf` (cleared first) to ship it. Strings are cut at `cap` bytes, the record
+/// at `record_cap` (see the module docs). A record with `send = false` is refused
+/// ([`CaptureError::KeepLocal`]).
 pub(crate) fn capture(
+    buf: Vec<u8>,
+    record: &Record<'_>,
+    level: WireLevel,
+    cap: usize,
+    record_cap: usize,
+) -> Result<Capture, (CaptureError, Vec<u8>)> {
+    capture_with(buf, record, level, cap, record_cap, true)
+}
+
+/// Captures `record` as [`capture`] does, to print it: `send = false` does not matter here.
+pub(crate) fn capture_to_print(
+    buf: Vec<u8>,
+    record: &Record<'_>,
+    level: WireLevel,
+    cap: usize,
+    record_cap: usize,
+) -> Result<Capture, (CaptureError, Vec<u8>)> {
+    capture_with(buf, record, level, cap, record_cap, false)
+}
+
+fn capture_with(
     mut buf: Vec<u8>,
     record: &Record<'_>,
     level: WireLevel,
     cap: usize,
     record_cap: usize,
+    refuse_local: bool,
 ) -> Result<Capture, (CaptureError, Vec<u8>)> {
     buf.clear();
     let record_cap = record_cap.min(u32::MAX as usize);
@@ -125,6 +148,7 @@ pub(crate) fn capture(
     }
     let mut visitor = KvCapture {
         buf,
+        refuse_local,
         cap,
         record_cap,
         size,
@@ -167,19 +191,38 @@ pub(crate) fn capture(
     })
 }
 
-/// Writes the JSON object [`encode_entry`](crate::record::encode_entry) writes for the same record
+/// Writes the JSON object [`encode_entry`](crate::encode::oracle::encode_entry) writes for the same record
 /// (without timestamp and console extras) into `out`. `cap` is the cap the capture was made with; the
 /// record cap is the capture's own.
 ///
 /// Fails only on a malformed capture, which `capture` never produces.
 pub(crate) fn render(capture: &Capture, out: &mut Vec<u8>, cap: usize) -> Result<(), Malformed> {
+    render_line(capture, out, cap, None, None)
+}
+
+/// Writes the record as [`render`] does, with a `timestamp` first and a console line's `extras` last when
+/// given: the console's JSON line. The record cap counts from the `{` as if the timestamp were not there,
+/// so a line keeps the key-values its shipped entry keeps.
+pub(crate) fn render_line(
+    capture: &Capture,
+    out: &mut Vec<u8>,
+    cap: usize,
+    timestamp: Option<Timestamp>,
+    extras: Option<&LineExtras<'_>>,
+) -> Result<(), Malformed> {
     let mut r = Reader {
         buf: &capture.buf,
         pos: 0,
     };
-    let base = out.len();
+    out.push(b'{');
+    if let Some(ts) = timestamp {
+        out.extend_from_slice(b"\"timestamp\":\"");
+        let _ = write!(out, "{ts}");
+        out.extend_from_slice(b"\",");
+    }
+    let base = out.len() - 1;
     let record_cap = capture.record_cap as usize;
-    out.extend_from_slice(b"{\"level\":\"");
+    out.extend_from_slice(b"\"level\":\"");
     out.extend_from_slice(capture.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
     match capture.message {
@@ -241,6 +284,14 @@ pub(crate) fn render(capture: &Capture, out: &mut Vec<u8>, cap: usize) -> Result
             out.push(b'}');
         }
         _ => return Err(Malformed),
+    }
+    if let Some(extras) = extras {
+        out.extend_from_slice(b",\"service\":");
+        write_json_str(out, extras.service, cap);
+        if let Some(id) = extras.correlation_id {
+            out.extend_from_slice(b",\"correlationId\":");
+            write_json_str(out, id, cap);
+        }
     }
     out.push(b'}');
     if r.pos != r.buf.len() {
@@ -328,6 +379,8 @@ impl fmt::Write for RawStr<'_> {
 /// among the key-values past the cap).
 struct KvCapture<'kvs> {
     buf: Vec<u8>,
+    /// Stop at `send = false` (shipping); printing goes on.
+    refuse_local: bool,
     cap: usize,
     record_cap: usize,
     /// The lower bound of the record's JSON so far (see the module docs).
@@ -342,7 +395,7 @@ impl<'kvs> VisitSource<'kvs> for KvCapture<'kvs> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), kv::Error> {
         let key = key.as_str();
         if is_reserved_key(key) {
-            if key == SEND_KEY && sends_false(&value) {
+            if self.refuse_local && key == SEND_KEY && sends_false(&value) {
                 self.outcome = Some(CaptureError::KeepLocal);
                 return Err(kv::Error::msg("kept local"));
             }
@@ -778,8 +831,8 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::encode_entry;
-    use crate::record::tests::{Inner, Outer};
+    use crate::encode::oracle::encode_entry;
+    use crate::encode::record::tests::{Inner, Outer};
     use log::Level;
 
     /// What the worker ships for `record`: capture on the caller's side, render on the worker's.
@@ -1147,6 +1200,16 @@ mod tests {
             let shipped = shipped(&record, cap, record_cap)
                 .map_err(proptest::test_runner::TestCaseError::fail)?;
             proptest::prop_assert_eq!(&shipped, &direct(&record, cap, record_cap));
+            // The console's JSON line (timestamp, extras, and `send = false` not refused) too.
+            let extras = LineExtras { service: &target, correlation_id: formatted.then_some(message.as_str()) };
+            let ts = Some(Timestamp(int / 1024));
+            let mut line = Vec::new();
+            let printed = capture_to_print(Vec::new(), &record, WireLevel::Info, cap, record_cap).map_err(|(e, _)| format!("{e:?}"))
+                .map_err(proptest::test_runner::TestCaseError::fail)?;
+            render_line(&printed, &mut line, cap, ts, Some(&extras)).unwrap();
+            let mut expected = Vec::new();
+            encode_entry(&mut expected, &record, WireLevel::Info, ts, cap, record_cap, Some(&extras)).unwrap();
+            proptest::prop_assert_eq!(line, expected);
             let text = String::from_utf8_lossy(&shipped);
             // (With a string cap of 0 every key reads `…[truncated N bytes]`: the parsed object merges them.)
             if cap > 0 && text.contains("\"logiscout.truncated_keys\":") {

@@ -11,7 +11,7 @@ use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use crate::context::CorrelationId;
-use crate::record::{write_json_str_cut, Timestamp};
+use crate::encode::record::{write_json_str_cut, Timestamp};
 use crate::trace::{TraceContext, JSON_FIELDS_LEN as TRACE_FIELDS_LEN};
 
 /// One queued log: its time and its JSON object without the `timestamp` field (added here).

@@ -182,8 +182,8 @@ fn s(v: &str) -> any_value::Value {
     any_value::Value::StringValue(v.into())
 }
 
+/// The sample's request: its resource and scopes, then each record.
 fn check_sample(request: &ExportLogsServiceRequest) {
-    use any_value::Value as V;
     assert_eq!(request.resource_logs.len(), 1);
     let rl = &request.resource_logs[0];
     let res = rl.resource.as_ref().unwrap();
@@ -211,7 +211,21 @@ fn check_sample(request: &ExportLogsServiceRequest) {
     assert_eq!(names, ["shop::orders", "shop::pay"]);
     let orders = &rl.scope_logs[0].log_records;
     assert_eq!(orders.len(), 2);
-    let created = &orders[0];
+    check_created(&orders[0]);
+    check_others(&orders[1], &rl.scope_logs[1].log_records[0]);
+    // Attribute keys are unique within a record.
+    for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+        let mut keys: Vec<_> = record.attributes.iter().map(|kv| &kv.key).collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "{keys:?}");
+    }
+}
+
+/// The sample's first record: every kind of value, and its request's attributes.
+fn check_created(created: &LogRecord) {
+    use any_value::Value as V;
     assert_eq!(created.time_unix_nano, 1_700_000_000_000_001_000);
     assert_eq!(created.observed_time_unix_nano, 1_700_000_000_000_001_000);
     assert_eq!(
@@ -251,7 +265,10 @@ fn check_sample(request: &ExportLogsServiceRequest) {
         attr(created, "http.response.status_code"),
         Some(&V::IntValue(502))
     );
-    let tick = &orders[1];
+}
+
+/// The sample's record outside any scope, and its critical record with an error.
+fn check_others(tick: &LogRecord, down: &LogRecord) {
     assert_eq!(
         (tick.severity_number, tick.severity_text.as_str()),
         (5, "DEBUG")
@@ -259,7 +276,6 @@ fn check_sample(request: &ExportLogsServiceRequest) {
     // Outside any scope: the per-process ID is the resource's `service.instance.id`, not repeated.
     assert_eq!(attr(tick, CORRELATION_ID), None);
     assert_eq!(attr(tick, "http.request.method"), None);
-    let down = &rl.scope_logs[1].log_records[0];
     assert_eq!(
         (down.severity_number, down.severity_text.as_str()),
         (21, "CRITICAL")
@@ -270,14 +286,6 @@ fn check_sample(request: &ExportLogsServiceRequest) {
         Some(&s("payment failed\ncaused by: connection reset"))
     );
     assert_eq!(attr(down, "exception.type"), None);
-    // Attribute keys are unique within a record.
-    for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-        let mut keys: Vec<_> = record.attributes.iter().map(|kv| &kv.key).collect();
-        let n = keys.len();
-        keys.sort();
-        keys.dedup();
-        assert_eq!(keys.len(), n, "{keys:?}");
-    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod child;
 pub mod peers;
 pub mod report;
 

@@ -13,48 +13,25 @@
 //! It also prints the median time per call over its chunks of 10,000 (calls only, not the waits): a quick
 //! A/B check between two builds run back to back, next to the criterion benches.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logiscout_core::correlation::{self, CorrelationId};
+use logiscout_testkit::profile;
 
 fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .map(|s| s.parse().expect("the argument is a number of calls"))
-        .unwrap_or(100_000);
+    let n = profile::count_arg("calls", 100_000);
     let server = logiscout_testkit::IngestServer::start_discarding();
-    let guard = logiscout_core::init(
-        logiscout_core::Config::new("profile")
-            .env(logiscout_core::Env::Prod)
-            .api_token("lgs_profile")
-            .endpoint(server.url())
-            .console(logiscout_core::Console::Off)
-            .read_rust_log(false)
-            .filter("info"),
-    )
-    .expect("init");
-    let mut per_call = Vec::new();
-    correlation::sync_scope(CorrelationId::new("bench-request-0001"), || {
-        let mut done = 0;
-        while done < n {
-            let chunk = (n - done).min(10_000);
-            let start = Instant::now();
-            for i in done..done + chunk {
-                log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
-            }
-            per_call.push(start.elapsed().as_nanos() as f64 / chunk as f64);
-            done += chunk;
-            logiscout_core::flush(Duration::from_secs(30));
-        }
+    let guard = logiscout_core::init(logiscout_testkit::profile_config!(server)).expect("init");
+    let timing = correlation::sync_scope(CorrelationId::new("bench-request-0001"), || {
+        profile::chunked(
+            n,
+            |i| log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!"),
+            || {
+                logiscout_core::flush(Duration::from_secs(30));
+            },
+        )
     });
-    per_call.sort_by(f64::total_cmp);
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.stats.logs_dropped, 0, "{report:?}");
-    eprintln!(
-        "{} calls, {} sent; median {:.0} ns per call over {} chunks",
-        n,
-        report.stats.logs_sent,
-        per_call[per_call.len() / 2],
-        per_call.len()
-    );
+    eprintln!("{n} calls, {} sent; {timing}", report.stats.logs_sent);
 }

@@ -16,25 +16,13 @@ use std::time::{Duration, Instant};
 use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: u64 = args
-        .next()
-        .map(|s| s.parse().expect("the first argument is a number of logs"))
-        .unwrap_or(60_000);
-    let requests = args.next().as_deref() == Some("requests");
+    let n = logiscout_testkit::profile::count_arg("logs", 60_000);
+    let requests = std::env::args().nth(2).as_deref() == Some("requests");
     let server = logiscout_testkit::IngestServer::start_discarding();
-    let guard = logiscout_core::init(
-        logiscout_core::Config::new("profile")
-            .env(logiscout_core::Env::Prod)
-            .api_token("lgs_profile")
-            .endpoint(server.url())
-            .console(logiscout_core::Console::Off)
-            .read_rust_log(false)
-            .filter("info")
-            .max_queue_logs(1 << 20)
-            .max_buffer_bytes(1 << 30),
-    )
-    .expect("init");
+    let config = logiscout_testkit::profile_config!(server)
+        .max_queue_logs(1 << 20)
+        .max_buffer_bytes(1 << 30);
+    let guard = logiscout_core::init(config).expect("init");
     let start = Instant::now();
     if requests {
         for r in 0..n / 3 {

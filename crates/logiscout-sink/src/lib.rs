@@ -33,7 +33,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -304,7 +304,7 @@ impl Sink {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             token: config.token,
             quiet: config.quiet,
             max_body_bytes: config.max_body_bytes,
@@ -317,45 +317,38 @@ impl Sink {
                 seen: BatchIdWindow::new(config.dedup_window),
                 ..Inner::default()
             }),
-        });
-        let thread_shared = shared.clone();
-        let running =
-            server::Running::start(config.listen, "logiscout-sink", move |listener, stop| {
-                serve(listener, thread_shared, stop)
-            })?;
-        Ok(SinkHandle { running, shared })
+        };
+        let served =
+            server::Served::start(config.listen, "logiscout-sink", "/ingest", shared, serve)?;
+        Ok(SinkHandle { served })
     }
 }
 
 /// A running sink; dropping it shuts it down (see [`SinkHandle::shutdown`]).
 pub struct SinkHandle {
-    running: server::Running,
-    shared: Arc<Shared>,
+    served: server::Served<Shared>,
 }
 
 impl std::fmt::Debug for SinkHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SinkHandle")
-            .field("addr", &self.running.addr)
-            .field("stats", &self.stats())
-            .finish()
+        self.served.debug(f, "SinkHandle")
     }
 }
 
 impl SinkHandle {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.running.addr
+        self.served.addr()
     }
 
     /// The ingest URL, `http://ADDR/ingest`: the logger's endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}/ingest", self.running.addr)
+        self.served.url()
     }
 
     /// The counters.
     pub fn stats(&self) -> SinkStats {
-        self.shared.lock().stats
+        self.served.stats()
     }
 
     /// The bytes of ingest request bodies read so far, as they came on the wire: compressed when sent
@@ -363,25 +356,25 @@ impl SinkHandle {
     /// answer (stored, duplicate or refused); a body refused for its size or never read (a fault) does not.
     /// Not part of `/stats`, whose fields are fixed.
     pub fn wire_bytes(&self) -> u64 {
-        self.shared.lock().wire_bytes
+        self.served.shared.lock().wire_bytes
     }
 
     /// How many batch IDs the dedup window holds now: never more than [`SinkConfig::dedup_window`].
     /// For tests of the sink's own memory bound.
     #[doc(hidden)]
     pub fn remembered_batch_ids(&self) -> usize {
-        self.shared.lock().seen.len()
+        self.served.shared.lock().seen.len()
     }
 
     /// Every stored batch (the decoded bodies), in arrival order; empty when
     /// [`SinkConfig::keep_batches`] is off.
     pub fn batches(&self) -> Vec<Value> {
-        self.shared.lock().batches.clone()
+        self.served.shared.lock().batches.clone()
     }
 
     /// Every log entry of every stored batch, with its payload's correlation ID.
     pub fn logs(&self) -> Vec<(String, Value)> {
-        let inner = self.shared.lock();
+        let inner = self.served.shared.lock();
         let mut out = Vec::new();
         for batch in &inner.batches {
             for p in batch["payloads"].as_array().into_iter().flatten() {
@@ -396,23 +389,13 @@ impl SinkHandle {
 
     /// Polls until `cond` holds for the counters, or `timeout`; returns whether it held.
     pub fn wait_until(&self, timeout: Duration, cond: impl Fn(&SinkStats) -> bool) -> bool {
-        let end = Instant::now() + timeout;
-        loop {
-            if cond(&self.stats()) {
-                return true;
-            }
-            if Instant::now() >= end {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.served.wait_until(timeout, cond)
     }
 
     /// Stops accepting connections, lets open ones finish (up to one second), and returns the final
     /// counters. Blocks the calling thread until the server thread has ended.
-    pub fn shutdown(mut self) -> SinkStats {
-        self.running.stop_and_join();
-        self.stats()
+    pub fn shutdown(self) -> SinkStats {
+        self.served.shutdown()
     }
 }
 
@@ -479,6 +462,14 @@ impl BatchIdWindow {
 
     fn len(&self) -> usize {
         self.ids.len()
+    }
+}
+
+impl server::Counted for Shared {
+    type Stats = SinkStats;
+
+    fn stats(&self) -> SinkStats {
+        self.lock().stats
     }
 }
 

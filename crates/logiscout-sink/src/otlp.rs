@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -96,6 +96,14 @@ struct Inner {
     requests: Vec<ExportLogsServiceRequest>,
 }
 
+impl crate::server::Counted for Shared {
+    type Stats = OtlpSinkStats;
+
+    fn stats(&self) -> OtlpSinkStats {
+        self.lock().stats
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -105,77 +113,64 @@ impl Shared {
 impl OtlpSink {
     /// Binds the listen address and serves on a thread of its own (from sync code or inside a runtime).
     pub fn start(config: OtlpSinkConfig) -> Result<OtlpSinkHandle, Error> {
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             token: config.token,
             quiet: config.quiet,
             max_body_bytes: config.max_body_bytes,
             keep: config.keep_requests,
             inner: Mutex::default(),
-        });
-        let thread_shared = shared.clone();
-        let running = crate::server::Running::start(
+        };
+        let served = crate::server::Served::start(
             config.listen,
             "logiscout-sink-otlp",
-            move |listener, stop| serve(listener, thread_shared, stop),
+            "/v1/logs",
+            shared,
+            serve,
         )?;
-        Ok(OtlpSinkHandle { running, shared })
+        Ok(OtlpSinkHandle { served })
     }
 }
 
 /// A running OTLP sink; dropping it shuts it down.
 pub struct OtlpSinkHandle {
-    running: crate::server::Running,
-    shared: Arc<Shared>,
+    served: crate::server::Served<Shared>,
 }
 
 impl std::fmt::Debug for OtlpSinkHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpSinkHandle")
-            .field("addr", &self.running.addr)
-            .field("stats", &self.stats())
-            .finish()
+        self.served.debug(f, "OtlpSinkHandle")
     }
 }
 
 impl OtlpSinkHandle {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.running.addr
+        self.served.addr()
     }
 
     /// The logs URL, `http://ADDR/v1/logs`: the exporter's endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}/v1/logs", self.running.addr)
+        self.served.url()
     }
 
     /// The counters now.
     pub fn stats(&self) -> OtlpSinkStats {
-        self.shared.lock().stats
+        self.served.stats()
     }
 
     /// Every accepted export request, decoded (empty unless `keep_requests`).
     pub fn requests(&self) -> Vec<ExportLogsServiceRequest> {
-        self.shared.lock().requests.clone()
+        self.served.shared.lock().requests.clone()
     }
 
     /// Waits until `cond` holds for the counters, at most `timeout`; whether it did.
     pub fn wait_until(&self, timeout: Duration, cond: impl Fn(&OtlpSinkStats) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(&self.stats()) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.served.wait_until(timeout, cond)
     }
 
     /// Stops serving and returns the final counters.
-    pub fn shutdown(mut self) -> OtlpSinkStats {
-        self.running.stop_and_join();
-        self.stats()
+    pub fn shutdown(self) -> OtlpSinkStats {
+        self.served.shutdown()
     }
 }
 
@@ -269,27 +264,20 @@ async fn logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             )
         }
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let json = if content_type.starts_with("application/x-protobuf") {
-        false
-    } else if content_type.starts_with("application/json") {
-        true
-    } else {
-        return refuse(
-            &shared,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Type {content_type:?}: expected application/x-protobuf or application/json"),
-        );
+    let format = match Format::of_headers(&headers) {
+        Ok(f) => f,
+        Err(content_type) => {
+            return refuse(
+                &shared,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type {content_type:?}: expected application/x-protobuf or \
+                     application/json"
+                ),
+            )
+        }
     };
-    let decoded = if json {
-        serde_json::from_slice::<ExportLogsServiceRequest>(&body).map_err(|e| e.to_string())
-    } else {
-        ExportLogsServiceRequest::decode(body.as_slice()).map_err(|e| e.to_string())
-    };
-    let request = match decoded {
+    let request = match format.decode(&body) {
         Ok(r) => r,
         Err(e) => {
             return refuse(
@@ -299,6 +287,7 @@ async fn logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             )
         }
     };
+    let json = format == Format::Json;
     let line = describe(&request, json);
     let count = record_count(&request);
     {
@@ -317,21 +306,57 @@ async fn logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
     if !shared.quiet {
         println!("{line}");
     }
-    let response = ExportLogsServiceResponse::default();
-    if json {
-        // Full success: an empty ExportLogsServiceResponse, `{}` in OTLP/JSON.
-        let mut r = "{}".into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        r
-    } else {
-        let mut r = response.encode_to_vec().into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-protobuf"),
-        );
+    format.success_response()
+}
+
+/// How an OTLP/HTTP export request body is encoded, by its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/x-protobuf`.
+    Protobuf,
+    /// `application/json`: OTLP/JSON.
+    Json,
+}
+
+impl Format {
+    /// The format a request's `Content-Type` names (parameters such as `; charset=utf-8` allowed); for
+    /// any other type, or none, that type (empty for none), to say why the body is refused.
+    pub fn of_headers(headers: &HeaderMap) -> Result<Format, String> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if content_type.starts_with("application/x-protobuf") {
+            Ok(Format::Protobuf)
+        } else if content_type.starts_with("application/json") {
+            Ok(Format::Json)
+        } else {
+            Err(content_type.to_owned())
+        }
+    }
+
+    /// Decodes a whole (uncompressed) export request with the official types: prost for protobuf,
+    /// their serde derive for OTLP/JSON, as a collector does.
+    pub fn decode(self, body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
+        match self {
+            Format::Json => serde_json::from_slice(body).map_err(|e| e.to_string()),
+            Format::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The answer to an accepted request: 200 with an empty `ExportLogsServiceResponse` (full success)
+    /// in this format (`{}` in OTLP/JSON), and its `Content-Type`.
+    pub fn success_response(self) -> Response {
+        let (content_type, body) = match self {
+            Format::Json => ("application/json", b"{}".to_vec()),
+            Format::Protobuf => (
+                "application/x-protobuf",
+                ExportLogsServiceResponse::default().encode_to_vec(),
+            ),
+        };
+        let mut r = body.into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         r
     }
 }

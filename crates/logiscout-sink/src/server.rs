@@ -1,10 +1,11 @@
 //! What both sinks (the LogiScout ingest sink and the OTLP one) run on: a listener bound on a thread and
 //! current-thread runtime of its own, an accept loop serving HTTP/1.1 connections until told to stop, a
-//! graceful end, and the handle's stop-and-join.
+//! graceful end, and the handle's stop-and-join and accessors ([`Served`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::Error;
 
@@ -69,6 +70,93 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.stop_and_join();
+    }
+}
+
+/// A sink's state shared between its handle and its server: the counters the handle reads.
+pub(crate) trait Counted: Send + Sync + 'static {
+    /// The counters, as `GET /stats` answers them.
+    type Stats: Copy + std::fmt::Debug;
+    /// The counters now.
+    fn stats(&self) -> Self::Stats;
+}
+
+/// What both sinks' public handles hold: the server thread, the state it shares with them, and the
+/// accessors they have in common. Dropping it shuts the server down.
+pub(crate) struct Served<S> {
+    running: Running,
+    /// The URL path the handle's [`Served::url`] points at (`/ingest`, `/v1/logs`).
+    path: &'static str,
+    pub(crate) shared: Arc<S>,
+}
+
+impl<S: Counted> Served<S> {
+    /// Binds `listen` and runs `serve(listener, shared, stop)` on a thread of its own (see
+    /// [`Running::start`]); `path` is what [`Served::url`] appends.
+    pub(crate) fn start<F, Fut>(
+        listen: SocketAddr,
+        name: &str,
+        path: &'static str,
+        shared: S,
+        serve: F,
+    ) -> Result<Self, Error>
+    where
+        F: FnOnce(tokio::net::TcpListener, Arc<S>, tokio::sync::oneshot::Receiver<()>) -> Fut
+            + Send
+            + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let shared = Arc::new(shared);
+        let thread_shared = shared.clone();
+        let running = Running::start(listen, name, move |listener, stop| {
+            serve(listener, thread_shared, stop)
+        })?;
+        Ok(Served {
+            running,
+            path,
+            shared,
+        })
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.running.addr
+    }
+
+    /// `http://ADDR/PATH`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}{}", self.running.addr, self.path)
+    }
+
+    pub(crate) fn stats(&self) -> S::Stats {
+        self.shared.stats()
+    }
+
+    /// Polls until `cond` holds for the counters, or `timeout`; returns whether it held.
+    pub(crate) fn wait_until(&self, timeout: Duration, cond: impl Fn(&S::Stats) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if cond(&self.stats()) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops serving (see [`Running::stop_and_join`]) and returns the final counters.
+    pub(crate) fn shutdown(mut self) -> S::Stats {
+        self.running.stop_and_join();
+        self.stats()
+    }
+
+    /// The handle's `Debug`: its name, address and counters.
+    pub(crate) fn debug(&self, f: &mut std::fmt::Formatter<'_>, name: &str) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("addr", &self.running.addr)
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 

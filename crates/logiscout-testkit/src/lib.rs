@@ -5,6 +5,7 @@
 //! again on the same port, and checks every body against the wire format's JSON Schema.
 #![forbid(unsafe_code)]
 
+pub mod profile;
 pub mod scenarios;
 
 use std::collections::VecDeque;

@@ -13,10 +13,13 @@
 //! callgrind_annotate --inclusive=yes /tmp/cgt.out | grep -m1 'profile_tracing::one_event'
 //! ```
 //!
-//! It also prints the median time per event over its chunks of 10,000 (events only, not the waits).
+//! It also prints the median time per event over its chunks of 10,000 (events only, not the waits). The
+//! workload's loop and the logger's settings are `logiscout_testkit::profile`'s, shared with
+//! logiscout-core's `profile_*` examples.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use logiscout_testkit::profile;
 use tracing_subscriber::prelude::*;
 
 #[inline(never)]
@@ -30,49 +33,21 @@ fn one_event(i: u64) {
 }
 
 fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .map(|s| s.parse().expect("the argument is a number of events"))
-        .unwrap_or(100_000);
+    let n = profile::count_arg("events", 100_000);
     let server = logiscout_testkit::IngestServer::start_discarding();
-    let guard = logiscout_core::init(
-        logiscout_core::Config::new("profile")
-            .env(logiscout_core::Env::Prod)
-            .api_token("lgs_profile")
-            .endpoint(server.url())
-            .console(logiscout_core::Console::Off)
-            .read_rust_log(false)
-            .filter("info"),
-    )
-    .expect("init");
+    let guard = logiscout_core::init(logiscout_testkit::profile_config!(server)).expect("init");
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry().with(logiscout_tracing::layer()),
     )
     .expect("install the registry with logiscout's layer");
-    let mut per_event = Vec::new();
     let span = tracing::info_span!("request", correlation_id = "bench-request-0001");
-    let entered = span.enter();
-    let mut done = 0;
-    while done < n {
-        let chunk = (n - done).min(10_000);
-        let start = Instant::now();
-        for i in done..done + chunk {
-            one_event(i);
-        }
-        per_event.push(start.elapsed().as_nanos() as f64 / chunk as f64);
-        done += chunk;
-        logiscout_core::flush(Duration::from_secs(30));
-    }
-    drop(entered);
-    per_event.sort_by(f64::total_cmp);
+    let timing = span.in_scope(|| {
+        profile::chunked(n, one_event, || {
+            logiscout_core::flush(Duration::from_secs(30));
+        })
+    });
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.stats.logs_dropped, 0, "{report:?}");
     assert_eq!(report.stats.logs_sent, n, "{report:?}");
-    eprintln!(
-        "{} events, {} sent; median {:.0} ns per event over {} chunks",
-        n,
-        report.stats.logs_sent,
-        per_event[per_event.len() / 2],
-        per_event.len()
-    );
+    eprintln!("{n} events, {} sent; {timing}", report.stats.logs_sent);
 }

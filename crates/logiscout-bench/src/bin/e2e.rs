@@ -32,11 +32,11 @@
 //! "seconds", "median_logs_per_s", "wire_bytes", "bytes_per_log"}, ...], "bottleneck_note"?}`; the medians
 //! are over the repeats, `wire_bytes` is the median of the repeats' byte counts.
 
-use std::collections::HashMap;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use logiscout::correlation::{sync_scope, CorrelationId};
+use logiscout_bench::child::{self, median, parse_count, ThreadCpu};
 use logiscout_sink::{Faults, Sink, SinkConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -86,13 +86,7 @@ fn main() -> ExitCode {
         Some("--probe") => probe(),
         _ => parent(&args),
     };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("e2e: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    child::exit("e2e", outcome)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -103,25 +97,17 @@ fn parent(args: &[String]) -> Result<(), String> {
     let mut logs_0ms: u64 = 200_000;
     let mut logs_50ms: u64 = 50_000;
     let mut repeats: usize = 3;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match flag.as_str() {
+    let run = child::parent_flags("e2e", args, USAGE, |flag, value| {
+        match flag {
             "--logs-0ms" => logs_0ms = parse_count(flag, value()?)?,
             "--logs-50ms" => logs_50ms = parse_count(flag, value()?)?,
             "--repeats" => repeats = parse_count(flag, value()?)? as usize,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+            _ => return Ok(false),
         }
-    }
-    if cfg!(debug_assertions) {
-        eprintln!("e2e: warning: a debug build; run with --release for figures worth keeping");
+        Ok(true)
+    })?;
+    if !run {
+        return Ok(());
     }
 
     let combos = [
@@ -287,15 +273,6 @@ fn bottleneck_note(cpu_0ms: &[CpuShare]) -> Result<Option<String>, String> {
     )))
 }
 
-fn parse_count(flag: &str, value: &str) -> Result<u64, String> {
-    match value.replace('_', "").parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "{flag} takes a positive whole number, not `{value}`"
-        )),
-    }
-}
-
 fn on_off(b: bool) -> &'static str {
     if b {
         "on"
@@ -304,51 +281,18 @@ fn on_off(b: bool) -> &'static str {
     }
 }
 
-/// The median (the mean of the two middle values for an even count); `xs` must not be empty.
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// Runs this executable again with `args`, and parses the JSON line it prints.
-fn run_self<T: for<'de> Deserialize<'de>>(args: &[String]) -> Result<T, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let output = Command::new(&exe)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "the child process ({} {}) failed: {}",
-            exe.display(),
-            args.join(" "),
-            output.status
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).map_err(|e| format!("the child printed no result ({e}): {stdout:?}"))
-}
-
 fn run_child(latency_ms: u64, gzip: bool, logs: u64) -> Result<RunResult, String> {
-    run_self(&[
+    let args = [
         "--child".to_owned(),
         latency_ms.to_string(),
         on_off(gzip).to_owned(),
         logs.to_string(),
-    ])
+    ];
+    child::run_self(&args, |_| false)
 }
 
 fn run_probe() -> Result<ProbeResult, String> {
-    run_self(&["--probe".to_owned()])
+    child::run_self(&["--probe".to_owned()], |_| false)
 }
 
 /// The cross-check the child already made, made again on what it reported.
@@ -414,34 +358,22 @@ fn child(args: &[String]) -> Result<(), String> {
         ..SinkConfig::default()
     })
     .map_err(|e| format!("the sink did not start: {e}"))?;
-    let queue = usize::try_from(logs).map_err(|_| "too many logs".to_owned())?;
-    let guard = logiscout::init(
-        logiscout::Config::new("bench")
-            .env(logiscout::Env::Prod)
-            .api_token("lgs_bench")
-            .endpoint(sink.url())
-            .console(logiscout::Console::Off)
-            .read_rust_log(false)
-            .filter("info")
-            .gzip(gzip)
-            // Room for the whole burst: see the module documentation.
-            .max_queue_logs(queue.max(20_000))
-            .max_buffer_bytes((queue * 1024).max(32 << 20)),
-    )
-    .map_err(|e| format!("logiscout::init failed: {e}"))?;
+    // Room for the whole burst: see the module documentation.
+    let config = child::burst_config("bench", sink.url(), logs)?
+        .api_token("lgs_bench")
+        .gzip(gzip);
+    let guard = logiscout::init(config).map_err(|e| format!("logiscout::init failed: {e}"))?;
 
-    let cpu_before = thread_cpu();
+    let cpu_before = ThreadCpu::now();
     let id = CorrelationId::new("bench-request-0001");
     let start = Instant::now();
     let log_loop = sync_scope(id, || {
-        for i in 0..logs {
-            log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
-        }
+        child::log_burst(logs);
         start.elapsed()
     });
     let report = logiscout::flush(Duration::from_secs(300));
     let elapsed = start.elapsed();
-    let cpu_after = thread_cpu();
+    let cpu_after = ThreadCpu::now();
     if !report.complete {
         return Err(format!(
             "logiscout::flush did not finish within 300 s: {report:?}"
@@ -453,19 +385,9 @@ fn child(args: &[String]) -> Result<(), String> {
     let wire_bytes = sink.wire_bytes();
     let stats = sink.shutdown();
 
-    enum Name {
-        Thread(&'static str),
-        Main,
-    }
-    let main_tid = std::process::id().to_string();
-    let cpu = |name: Name| -> Option<f64> {
-        let (before, after) = (cpu_before.as_ref()?, cpu_after.as_ref()?);
-        let (tid, (_, end)) = after.iter().find(|(tid, (comm, _))| match name {
-            Name::Thread(prefix) => comm.starts_with(prefix),
-            Name::Main => **tid == main_tid,
-        })?;
-        let begin = before.get(tid).map_or(0, |(_, ns)| *ns);
-        Some(end.saturating_sub(begin) as f64 / 1e9)
+    let main_tid = ThreadCpu::main_tid();
+    let cpu = |keep: &dyn Fn(&str, &str) -> bool| {
+        ThreadCpu::seconds(cpu_before.as_ref(), cpu_after.as_ref(), keep)
     };
     let result = RunResult {
         seconds: elapsed.as_secs_f64(),
@@ -477,10 +399,10 @@ fn child(args: &[String]) -> Result<(), String> {
         wire_bytes,
         client_sent: final_report.stats.logs_sent,
         client_dropped: final_report.stats.logs_dropped,
-        sink_cpu_seconds: cpu(Name::Thread("logiscout-sink")),
+        sink_cpu_seconds: cpu(&|_, name| name.starts_with("logiscout-sink")),
         // Thread names are cut to 15 bytes in /proc: "logiscout-worke".
-        worker_cpu_seconds: cpu(Name::Thread("logiscout-work")),
-        logging_cpu_seconds: cpu(Name::Main),
+        worker_cpu_seconds: cpu(&|_, name| name.starts_with("logiscout-work")),
+        logging_cpu_seconds: cpu(&|tid, _| tid == main_tid),
     };
     // Fail loudly here too, so a child run on its own says what went wrong.
     check(&result, logs)?;
@@ -489,23 +411,6 @@ fn child(args: &[String]) -> Result<(), String> {
         serde_json::to_string(&result).map_err(|e| format!("cannot encode the result: {e}"))?
     );
     Ok(())
-}
-
-/// CPU time per thread of this process: tid -> (name, ns on CPU), from `/proc/self/task/*/schedstat`.
-/// `None` where that is not available (not Linux, or no schedstat).
-fn thread_cpu() -> Option<HashMap<String, (String, u64)>> {
-    let mut out = HashMap::new();
-    for entry in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = entry.ok()?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let Ok(schedstat) = std::fs::read_to_string(dir.join("schedstat")) else {
-            continue; // the thread has just ended
-        };
-        let ns: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
-        let tid = dir.file_name()?.to_string_lossy().into_owned();
-        out.insert(tid, (comm.trim().to_owned(), ns));
-    }
-    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -519,20 +424,11 @@ fn probe() -> Result<(), String> {
         ..SinkConfig::default()
     })
     .map_err(|e| format!("the sink did not start: {e}"))?;
-    let guard = logiscout::init(
-        logiscout::Config::new("bench")
-            .env(logiscout::Env::Prod)
-            .api_token("lgs_bench")
-            .endpoint(sink.url())
-            .console(logiscout::Console::Off)
-            .read_rust_log(false)
-            .filter("info"),
-    )
-    .map_err(|e| format!("logiscout::init failed: {e}"))?;
+    // The default queue and byte cap: a burst this small fits in them.
+    let config = child::burst_config("bench", sink.url(), PROBE_LOGS)?.api_token("lgs_bench");
+    let guard = logiscout::init(config).map_err(|e| format!("logiscout::init failed: {e}"))?;
     sync_scope(CorrelationId::new("bench-request-0001"), || {
-        for i in 0..PROBE_LOGS {
-            log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
-        }
+        child::log_burst(PROBE_LOGS)
     });
     let report = logiscout::flush(Duration::from_secs(30));
     guard.shutdown(Duration::from_secs(5));

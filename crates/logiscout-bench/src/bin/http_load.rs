@@ -36,6 +36,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use logiscout_bench::child::median;
 use serde_json::json;
 
 /// A server variant: its `http_server` name, and how it is reported.
@@ -382,17 +383,6 @@ fn parse_wrk(output: &str) -> Result<WrkRun, String> {
         _ => Err(format!(
             "could not find the request count, Requests/sec and the 50%/99% latencies in wrk's output:\n{output}"
         )),
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

@@ -60,7 +60,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -70,8 +70,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use logiscout_bench::child::{self, median, parse_count, ThreadCpu};
 use logiscout_sink::otlp::opentelemetry_proto::tonic::common::v1::any_value::Value as OtlpValue;
-use logiscout_sink::otlp::{record_count, ExportLogsServiceRequest};
+use logiscout_sink::otlp::{record_count, ExportLogsServiceRequest, Format};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -198,13 +199,7 @@ fn main() -> ExitCode {
         Some("--child") => child(&args[1..]),
         _ => parent(&args),
     };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("otlp_compare: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    child::exit("otlp_compare", outcome)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -216,13 +211,8 @@ fn parent(args: &[String]) -> Result<(), String> {
     let mut rounds: usize = 3;
     let mut variants: Vec<Variant> = Variant::ALL.to_vec();
     let mut write = true;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match flag.as_str() {
+    let run = child::parent_flags("otlp_compare", args, USAGE, |flag, value| {
+        match flag {
             "--logs" => logs = parse_count(flag, value()?)?,
             "--rounds" => rounds = parse_count(flag, value()?)? as usize,
             "--variants" => {
@@ -232,17 +222,12 @@ fn parent(args: &[String]) -> Result<(), String> {
                     .collect::<Result<_, _>>()?
             }
             "--no-write" => write = false,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+            _ => return Ok(false),
         }
-    }
-    if cfg!(debug_assertions) {
-        eprintln!(
-            "otlp_compare: warning: a debug build; run with --release for figures worth keeping"
-        );
+        Ok(true)
+    })?;
+    if !run {
+        return Ok(());
     }
 
     let mut results: HashMap<Variant, Vec<RunResult>> = HashMap::new();
@@ -489,51 +474,17 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn parse_count(flag: &str, value: &str) -> Result<u64, String> {
-    match value.replace('_', "").parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "{flag} takes a positive whole number, not `{value}`"
-        )),
-    }
-}
-
-/// The median (the mean of the two middle values for an even count); `xs` must not be empty.
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// Runs this executable as `--child VARIANT LOGS` with no `OTEL_*`, `LOGISCOUT_*` or `RUST_LOG` in its
 /// environment, and parses the JSON line it prints.
 fn run_child(variant: Variant, logs: u64) -> Result<RunResult, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let mut command = Command::new(&exe);
-    command
-        .args(["--child", variant.name(), &logs.to_string()])
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("OTEL_") || n.starts_with("LOGISCOUT_") || n == "RUST_LOG" {
-            command.env_remove(&name);
-        }
-    }
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    if !output.status.success() {
-        return Err(format!("the child process failed: {}", output.status));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).map_err(|e| format!("the child printed no result ({e}): {stdout:?}"))
+    let args = [
+        "--child".to_owned(),
+        variant.name().to_owned(),
+        logs.to_string(),
+    ];
+    child::run_self(&args, |name| {
+        name.starts_with("OTEL_") || name.starts_with("LOGISCOUT_") || name == "RUST_LOG"
+    })
 }
 
 /// The run's checks (the child makes them too, so a child run on its own says what went wrong).
@@ -592,17 +543,8 @@ fn child(args: &[String]) -> Result<(), String> {
     let mut otel = None;
     let mut guard = None;
     if variant.is_logiscout() {
-        let queue = usize::try_from(logs).map_err(|_| "too many logs".to_owned())?;
-        let mut config = logiscout::Config::new("otlp-compare")
-            .env(logiscout::Env::Prod)
-            .endpoint(url)
-            .console(logiscout::Console::Off)
-            .read_rust_log(false)
-            .filter("info")
-            .gzip(false)
-            // Room for the whole burst: see the module documentation.
-            .max_queue_logs(queue.max(20_000))
-            .max_buffer_bytes((queue * 1024).max(32 << 20));
+        // Room for the whole burst: see the module documentation.
+        let mut config = child::burst_config("otlp-compare", url, logs)?.gzip(false);
         config = match variant {
             Variant::LogiscoutOtlp => config.protocol(logiscout::Protocol::Otlp),
             // OpenTelemetry's batch size, to tell per-request costs from per-record ones.
@@ -619,11 +561,9 @@ fn child(args: &[String]) -> Result<(), String> {
         otel = Some(otel_init(variant, &url, logs)?);
     }
 
-    let cpu_before = thread_cpu();
+    let cpu_before = ThreadCpu::now();
     let start = Instant::now();
-    for i in 0..logs {
-        log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
-    }
+    child::log_burst(logs);
     let log_loop = start.elapsed();
     let mut reported_dropped = None;
     if let Some(provider) = &otel {
@@ -641,7 +581,7 @@ fn child(args: &[String]) -> Result<(), String> {
     // Each answer is sent after the receiver counted its body, so the count is final once the flush has
     // returned; wait for it anyway (OpenTelemetry's default run never reaches N: it dropped the rest).
     receiver.wait_until(Duration::from_secs(2), |c| c.records >= logs);
-    let cpu_after = thread_cpu();
+    let cpu_after = ThreadCpu::now();
     let counts = receiver.counts();
 
     if let Some(provider) = otel {
@@ -654,16 +594,10 @@ fn child(args: &[String]) -> Result<(), String> {
     }
 
     let receiver_tid = receiver.tid();
-    let cpu = |keep: &dyn Fn(&str) -> bool| -> Option<f64> {
-        let (before, after) = (cpu_before.as_ref()?, cpu_after.as_ref()?);
-        let ns: u64 = after
-            .iter()
-            .filter(|(tid, _)| keep(tid))
-            .map(|(tid, end)| end.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-            .sum();
-        Some(ns as f64 / 1e9)
+    let cpu = |keep: &dyn Fn(&str) -> bool| {
+        ThreadCpu::seconds(cpu_before.as_ref(), cpu_after.as_ref(), |tid, _| keep(tid))
     };
-    let main_tid = std::process::id().to_string();
+    let main_tid = ThreadCpu::main_tid();
     let end = counts.last.unwrap_or(start);
     let result = RunResult {
         variant: variant.name().to_owned(),
@@ -736,21 +670,6 @@ fn otel_init(
         .map_err(|e| format!("cannot install the OpenTelemetry log bridge: {e}"))?;
     log::set_max_level(log::LevelFilter::Info);
     Ok(provider)
-}
-
-/// CPU time per thread of this process: tid -> ns on CPU, from `/proc/self/task/*/schedstat`. `None`
-/// where that is not available (not Linux, or no schedstat).
-fn thread_cpu() -> Option<HashMap<String, u64>> {
-    let mut out = HashMap::new();
-    for entry in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = entry.ok()?.path();
-        let Ok(schedstat) = std::fs::read_to_string(dir.join("schedstat")) else {
-            continue; // the thread has just ended
-        };
-        let ns: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
-        out.insert(dir.file_name()?.to_string_lossy().into_owned(), ns);
-    }
-    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -901,43 +820,23 @@ async fn otlp(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             format!("Content-Encoding {encoding}"),
         );
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let json = if content_type.starts_with("application/x-protobuf") {
-        false
-    } else if content_type.starts_with("application/json") {
-        true
-    } else {
-        return shared.refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Type {content_type:?}"),
-        );
+    let format = match Format::of_headers(&headers) {
+        Ok(f) => f,
+        Err(content_type) => {
+            return shared.refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Type {content_type:?}"),
+            )
+        }
     };
-    let decoded = if json {
-        serde_json::from_slice::<ExportLogsServiceRequest>(&body).map_err(|e| e.to_string())
-    } else {
-        ExportLogsServiceRequest::decode(&body[..]).map_err(|e| e.to_string())
-    };
-    let request = match decoded {
+    let request = match format.decode(&body) {
         Ok(r) => r,
         Err(e) => return shared.refuse(StatusCode::BAD_REQUEST, format!("undecodable: {e}")),
     };
     shared.count(record_count(&request) as u64, body.len(), || {
         describe_otlp(&request)
     });
-    let (content_type, answer) = if json {
-        ("application/json", b"{}".to_vec())
-    } else {
-        // An empty ExportLogsServiceResponse: full success.
-        ("application/x-protobuf", Vec::new())
-    };
-    let mut response = answer.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+    format.success_response()
 }
 
 async fn logiscout_format(

@@ -1,14 +1,9 @@
-//! `docs/hot-path.svg`: the hot-path chart.
+//! `docs/hot-path.svg`: the hot-path chart, drawn with plotters' SVG backend.
 
 use super::*;
-use std::fmt::Write as _;
-
-pub(super) fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// A "nice" tick step (1, 2, 2.5 or 5 × 10ⁿ) giving about 5 ticks up to `max`.
 pub fn nice_step(max: f64) -> f64 {
@@ -38,14 +33,41 @@ pub(super) struct Bar {
     pub(super) label: String,
 }
 
-pub(super) const W: f64 = 860.0;
-pub(super) const LABEL_X: f64 = 220.0;
-pub(super) const PLOT_W: f64 = 500.0;
-pub(super) const ROW: f64 = 30.0;
-pub(super) const BAR_H: f64 = 20.0;
-pub(super) const HIGHLIGHT: &str = "#d9480f";
-pub(super) const OTHER: &str = "#8fa3b8";
-pub(super) const FLOOR: &str = "#c9d3dd";
+/// The image's width, px.
+pub(super) const W: u32 = 860;
+/// Where the bars start (the names are right-aligned before it), and the bars' full width.
+pub(super) const LABEL_X: i32 = 220;
+pub(super) const PLOT_W: i32 = 500;
+/// One bar's row and the bar's height, px.
+pub(super) const ROW: i32 = 30;
+pub(super) const BAR_H: i32 = 20;
+/// Below a panel's bars: the tick labels and the axis description, plotters' label area.
+const X_LABELS_H: i32 = 40;
+pub(super) const HIGHLIGHT: RGBColor = RGBColor(0xd9, 0x48, 0x0f);
+pub(super) const OTHER: RGBColor = RGBColor(0x8f, 0xa3, 0xb8);
+pub(super) const FLOOR: RGBColor = RGBColor(0xc9, 0xd3, 0xdd);
+const INK: RGBColor = RGBColor(0x1f, 0x29, 0x33);
+const MUTED: RGBColor = RGBColor(0x52, 0x60, 0x6d);
+const BODY: RGBColor = RGBColor(0x32, 0x3f, 0x4b);
+const FAINT: RGBColor = RGBColor(0x7b, 0x87, 0x94);
+const GRID: RGBColor = RGBColor(0xe4, 0xe8, 0xec);
+const AXIS: RGBColor = RGBColor(0x9a, 0xa5, 0xb1);
+const SANS: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
+
+/// A text style of `px` pixels: plotters' SVG backend writes `font-size` as the size given / 1.24.
+fn text(px: f64, bold: bool, color: RGBColor) -> TextStyle<'static> {
+    let style = if bold {
+        FontStyle::Bold
+    } else {
+        FontStyle::Normal
+    };
+    (SANS, px * 1.24, style).into_font().color(&color)
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type DrawError = DrawingAreaErrorKind<std::io::Error>;
+/// A panel's chart: ns on x, rows (one data unit each, the first at the top) on y.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// The scale of a chart: `0 ..= max` in steps of `step`, both "nice".
 pub(super) fn axis_scale(bars: &[&Bar]) -> (f64, f64) {
@@ -57,100 +79,108 @@ pub(super) fn axis_scale(bars: &[&Bar]) -> (f64, f64) {
     (((max / step).ceil() * step).max(step), step)
 }
 
-/// Draws one panel (title, bars, ticks, axis label) with its title's baseline at `y`; returns the y
-/// below it.
-pub(super) fn panel(
-    svg: &mut String,
-    y: f64,
-    title: &str,
-    axis_label: &str,
+/// The height of a panel of `bars` bars below its title's baseline: the bars' box, 14 px below the
+/// baseline, then the ticks' labels and the axis description.
+fn panel_height(bars: usize) -> i32 {
+    14 + bars as i32 * ROW + 4 + 34
+}
+
+/// Draws one panel (title, bars with 95 % CI whiskers and value labels, ticks, axis label) with its
+/// title's baseline at `y`; returns the y below it.
+fn panel(
+    root: &Area<'_>,
+    y: i32,
+    (title, axis_label): (&str, &str),
     bars: &[Bar],
     (axis_max, step): (f64, f64),
-) -> f64 {
-    let _ = writeln!(
-        svg,
-        r##"  <text x="24" y="{y:.0}" font-size="15" font-weight="600" fill="#1f2933">{}</text>"##,
-        xml_escape(title)
+) -> Result<i32, DrawError> {
+    root.draw(&Text::new(
+        title.to_owned(),
+        (24, y),
+        text(15.0, true, INK).pos(Pos::new(HPos::Left, VPos::Bottom)),
+    ))?;
+    let top = y + 14;
+    let bottom = top + bars.len() as i32 * ROW + 4;
+    // The plotting area is exactly the bars' box: x from LABEL_X, 0 ..= axis_max over PLOT_W pixels
+    // (plotters maps onto the area's first to last pixel, hence the one more); one data unit per row,
+    // the first bar at the top.
+    let area = root.clone().shrink(
+        (LABEL_X, top),
+        (PLOT_W as u32 + 1, (bottom - top + X_LABELS_H) as u32),
     );
-    let top = y + 14.0;
-    let sx = |v: f64| LABEL_X + v.max(0.0) / axis_max * PLOT_W;
-    let bottom = top + bars.len() as f64 * ROW + 4.0;
-    let mut i = 0u32;
-    loop {
-        let t = f64::from(i) * step;
-        if t > axis_max * (1.0 + 1e-9) {
-            break;
-        }
-        let x = sx(t);
-        let _ = writeln!(
-            svg,
-            r##"  <line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#e4e8ec" stroke-width="1"/>"##
-        );
-        let _ = writeln!(
-            svg,
-            r##"  <text x="{x:.1}" y="{:.1}" font-size="11" fill="#52606d" text-anchor="middle">{}</text>"##,
-            bottom + 15.0,
-            xml_escape(&fmt_num((t * 1e6).round() / 1e6))
-        );
-        i += 1;
-    }
-    let _ = writeln!(
-        svg,
-        r##"  <line x1="{LABEL_X}" y1="{top:.1}" x2="{LABEL_X}" y2="{bottom:.1}" stroke="#9aa5b1" stroke-width="1"/>"##
-    );
+    let rows = bars.len() as f64 + 4.0 / f64::from(ROW);
+    // About one tick per `step` (plotters picks 1, 2 or 5 × 10ⁿ steps within that count).
+    let ticks = (axis_max / step).round() as usize + 1;
+    let mut chart = ChartBuilder::on(&area)
+        .set_label_area_size(LabelAreaPosition::Bottom, X_LABELS_H as u32)
+        .build_cartesian_2d(0f64..axis_max, rows..0f64)?;
+    let tick_label = |t: &f64| fmt_num((t * 1e6).round() / 1e6);
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_labels(ticks)
+        .x_label_formatter(&tick_label)
+        .x_label_style(text(11.0, false, MUTED))
+        .x_desc(axis_label)
+        .axis_desc_style(text(12.0, false, BODY))
+        .bold_line_style(GRID.stroke_width(1))
+        .light_line_style(TRANSPARENT)
+        .axis_style(AXIS.stroke_width(1))
+        .draw()?;
+
     for (i, b) in bars.iter().enumerate() {
-        let ry = top + i as f64 * ROW + (ROW - BAR_H) / 2.0;
-        let cy = ry + BAR_H / 2.0;
-        let is_ls = b.name == "logiscout";
-        let fill = if is_ls {
-            HIGHLIGHT
-        } else if b.name == "floor_queue" {
-            FLOOR
-        } else {
-            OTHER
-        };
-        let w = (sx(b.est.median) - LABEL_X).max(2.0);
-        let weight = if is_ls { "700" } else { "400" };
-        let _ = writeln!(
-            svg,
-            r##"  <text x="{:.1}" y="{:.1}" font-size="13" font-weight="{weight}" fill="#1f2933" text-anchor="end">{}</text>"##,
-            LABEL_X - 10.0,
-            cy + 4.5,
-            xml_escape(&display_name(&b.name))
-        );
-        let _ = writeln!(
-            svg,
-            r##"  <rect x="{LABEL_X}" y="{ry:.1}" width="{w:.1}" height="{BAR_H}" rx="2" fill="{fill}"/>"##
-        );
-        // 95 % confidence interval of the median, as a whisker.
-        let (lo, hi) = (sx(b.est.lower), sx(b.est.upper));
-        if hi - lo >= 1.0 {
-            let _ = writeln!(
-                svg,
-                r##"  <path d="M{lo:.1} {cy:.1}H{hi:.1}M{lo:.1} {:.1}V{:.1}M{hi:.1} {:.1}V{:.1}" stroke="#323f4b" stroke-width="1" fill="none"/>"##,
-                cy - 4.0,
-                cy + 4.0,
-                cy - 4.0,
-                cy + 4.0
-            );
-        }
-        let lx = sx(b.est.median).max(hi).max(LABEL_X + 2.0) + 6.0;
-        let _ = writeln!(
-            svg,
-            r##"  <text x="{lx:.1}" y="{:.1}" font-size="12" font-weight="{weight}" fill="{}">{}</text>"##,
-            cy + 4.0,
-            if is_ls { HIGHLIGHT } else { "#323f4b" },
-            xml_escape(&b.label)
-        );
+        bar_row(&mut chart, i as f64, b, axis_max)?;
     }
-    let _ = writeln!(
-        svg,
-        r##"  <text x="{:.1}" y="{:.1}" font-size="12" fill="#323f4b" text-anchor="middle">{}</text>"##,
-        LABEL_X + PLOT_W / 2.0,
-        bottom + 34.0,
-        xml_escape(axis_label)
-    );
-    bottom + 34.0
+    Ok(y + panel_height(bars.len()))
+}
+
+/// One row of a panel: the name (bold for logiscout), the bar at its median, the whisker of its 95 %
+/// confidence interval, and the value label; `row` 0 is the top one.
+fn bar_row(chart: &mut Chart<'_, '_>, row: f64, b: &Bar, axis_max: f64) -> Result<(), DrawError> {
+    let bar_top = f64::from(ROW - BAR_H) / 2.0 / f64::from(ROW);
+    let px = 1.0 / f64::from(ROW);
+    let centre = row + 0.5;
+    let is_ls = b.name == "logiscout";
+    let fill = if is_ls {
+        HIGHLIGHT
+    } else if b.name == "floor_queue" {
+        FLOOR
+    } else {
+        OTHER
+    };
+    let name = text(13.0, is_ls, INK).pos(Pos::new(HPos::Right, VPos::Center));
+    chart.draw_series([
+        EmptyElement::at((0.0, centre)) + Text::new(display_name(&b.name), (-10, 0), name)
+    ])?;
+    chart.draw_series([Rectangle::new(
+        [
+            (0.0, row + bar_top),
+            (b.est.median.max(0.0), row + 1.0 - bar_top),
+        ],
+        fill.filled(),
+    )])?;
+    // 95 % confidence interval of the median, as a whisker.
+    let (lo, hi) = (b.est.lower.max(0.0), b.est.upper.max(0.0));
+    if (hi - lo) / axis_max * f64::from(PLOT_W) >= 1.0 {
+        let (up, down) = (centre - 4.0 * px, centre + 4.0 * px);
+        chart.draw_series([PathElement::new(
+            [
+                (lo, up),
+                (lo, down),
+                (lo, centre),
+                (hi, centre),
+                (hi, up),
+                (hi, down),
+            ],
+            BODY.stroke_width(1),
+        )])?;
+    }
+    let value = text(12.0, is_ls, if is_ls { HIGHLIGHT } else { BODY })
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    chart.draw_series([EmptyElement::at((b.est.median.max(hi), centre))
+        + Text::new(b.label.clone(), (6, 0), value)])?;
+    Ok(())
 }
 
 /// `docs/hot-path.svg`: horizontal bars of the one-thread hot-path medians per logger (logiscout
@@ -190,50 +220,66 @@ pub fn render_svg(machine: &Machine, c: &Criterion) -> Option<String> {
     // One scale for both panels, so their bars compare.
     let scale = axis_scale(&bars1.iter().chain(&bars2).collect::<Vec<_>>());
 
-    let mut body = String::new();
-    let _ = writeln!(
-        body,
-        r##"  <text x="24" y="32" font-size="20" font-weight="700" fill="#1f2933">Hot path: one <tspan font-family="DejaVu Sans Mono, Menlo, monospace">log::info!</tspan> call, per logger</text>"##
-    );
-    let _ = writeln!(
-        body,
-        r##"  <text x="24" y="54" font-size="12" fill="#52606d">{}</text>"##,
-        xml_escape(&machine.one_line())
-    );
+    let mut h = 90 + panel_height(bars1.len());
+    if !bars2.is_empty() {
+        h += 44 + panel_height(bars2.len());
+    }
+    h += 32 + 18;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, h as u32)).into_drawing_area();
+        // The backend's only errors are I/O ones, and a String target has none.
+        draw(&root, machine, (&bars1, &bars2), scale).ok()?;
+    }
+    Some(svg)
+}
+
+/// The whole chart on `root`: title, machine line, the panels, the footnote.
+fn draw(
+    root: &Area<'_>,
+    machine: &Machine,
+    (bars1, bars2): (&[Bar], &[Bar]),
+    scale: (f64, f64),
+) -> Result<(), DrawError> {
+    root.fill(&WHITE)?;
+    let left = Pos::new(HPos::Left, VPos::Bottom);
+    root.draw(&Text::new(
+        "Hot path: one log::info! call, per logger",
+        (24, 32),
+        text(20.0, true, INK).pos(left),
+    ))?;
+    root.draw(&Text::new(
+        machine.one_line(),
+        (24, 54),
+        text(12.0, false, MUTED).pos(left),
+    ))?;
     let mut y = panel(
-        &mut body,
-        90.0,
-        "1 thread: time per call",
-        "ns per call (median, lower is better)",
-        &bars1,
+        root,
+        90,
+        (
+            "1 thread: time per call",
+            "ns per call (median, lower is better)",
+        ),
+        bars1,
         scale,
-    );
+    )?;
     if !bars2.is_empty() {
         y = panel(
-            &mut body,
-            y + 44.0,
-            "2 threads logging at once: wall time per call (aggregate calls/s)",
-            "ns per call, wall time = 1 / aggregate throughput (median, lower is better)",
-            &bars2,
+            root,
+            y + 44,
+            (
+                "2 threads logging at once: wall time per call (aggregate calls/s)",
+                "ns per call, wall time = 1 / aggregate throughput (median, lower is better)",
+            ),
+            bars2,
             scale,
-        );
+        )?;
     }
-    y += 32.0;
-    let _ = writeln!(
-        body,
-        r##"  <text x="24" y="{y:.1}" font-size="11" fill="#7b8794">Criterion medians; whiskers: 95 % confidence interval of the median. Every logger logs the same record: a 20-byte message and 3 key-values.</text>"##
-    );
-    let h = y + 18.0;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h:.0}" viewBox="0 0 {W} {h:.0}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" role="img" aria-label="logiscout hot path: ns per log call, by logger">"##
-    );
-    let _ = writeln!(
-        svg,
-        r##"  <rect width="{W}" height="{h:.0}" fill="#ffffff"/>"##
-    );
-    svg.push_str(&body);
-    svg.push_str("</svg>\n");
-    Some(svg)
+    root.draw(&Text::new(
+        "Criterion medians; whiskers: 95 % confidence interval of the median. Every logger logs the same \
+         record: a 20-byte message and 3 key-values.",
+        (24, y + 32),
+        text(11.0, false, FAINT).pos(left),
+    ))?;
+    root.present()
 }

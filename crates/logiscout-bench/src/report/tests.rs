@@ -516,6 +516,16 @@ fn nice_steps() {
     assert_eq!(nice_step(0.0), 1.0);
 }
 
+/// A `<text>` element's content as plotters' SVG backend writes it.
+fn svg_text(s: &str) -> String {
+    format!(">\n{s}\n</text>")
+}
+
+/// `#RRGGBB`, as plotters writes colours.
+fn svg_color(c: plotters::style::RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+}
+
 #[test]
 fn svg_chart() {
     let m = Machine {
@@ -523,19 +533,31 @@ fn svg_chart() {
         ..Default::default()
     };
     let svg = render_svg(&m, &hot_criterion()).expect("hot path measured");
-    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.starts_with("<svg "));
+    assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("AMD EPYC &amp; co"), "subtitle is escaped");
-    assert!(svg.contains("ns per call (median, lower is better)"));
-    assert!(svg.contains(">200 ns<"), "value label on the logiscout bar");
-    assert!(svg.contains(">1,500 ns<"));
-    assert!(svg.contains(HIGHLIGHT));
+    assert!(svg.contains(&svg_text("ns per call (median, lower is better)")));
+    assert!(
+        svg.contains(&svg_text("200 ns")),
+        "value label on the logiscout bar"
+    );
+    assert!(svg.contains(&svg_text("1,500 ns")));
+    assert!(svg.contains(&svg_color(HIGHLIGHT)));
     assert!(svg.contains("2 threads logging at once"));
-    assert!(svg.contains(">120 ns (8.33 M/s)<"));
-    assert_eq!(svg.matches("<rect x=").count(), 12, "6 bars per panel");
-    // Bars scale linearly: env_logger (1,500 ns) is 7.5 × logiscout (200 ns).
+    assert!(svg.contains(&svg_text("120 ns (8.33 M/s)")));
+    let bars = [HIGHLIGHT, OTHER, FLOOR]
+        .iter()
+        .map(|c| {
+            svg.matches(&format!("fill=\"{}\" stroke=\"none\"", svg_color(*c)))
+                .count()
+        })
+        .sum::<usize>();
+    assert_eq!(bars, 12, "6 bars per panel");
+    // Bars scale linearly: env_logger (1,500 ns) is 7.5 × logiscout (200 ns). Each name label is drawn
+    // just before its bar.
     let width = |label: &str| -> f64 {
-        let i = svg.find(&format!(">{label}</text>")).expect("label");
+        let i = svg.find(&svg_text(label)).expect("label");
         let rest = &svg[i..];
         let w = rest.find("width=\"").expect("bar") + 7;
         rest[w..rest[w..].find('"').expect("quote") + w]
@@ -543,6 +565,7 @@ fn svg_chart() {
             .expect("number")
     };
     let ratio = width("env_logger") / width("logiscout");
+    // Whole pixels: 375 / 50 here.
     assert!((ratio - 7.5).abs() < 0.05, "{ratio}");
     assert!(render_svg(&m, &Criterion::default()).is_none());
     // One panel only when 2 threads is absent.

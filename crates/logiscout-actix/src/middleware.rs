@@ -114,6 +114,9 @@ impl CorrelationOptions {
 
 type Respond<B> = ServiceResponse<CorrelatedMessageBody<B>>;
 
+// `Correlation` (the defaults, `.wrap(Correlation)`) and `CorrelationOptions` (configured) are both actix
+// `Transform`s; the first delegates to the second, but the trait's five associated types must be spelled
+// out in each impl: the two blocks below are alike on purpose.
 impl<S, B> Transform<S, ServiceRequest> for Correlation
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,

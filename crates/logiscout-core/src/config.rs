@@ -626,6 +626,29 @@ impl Config {
 
     /// Checks everything `init` needs; returns the parsed endpoint in `Env::Prod`.
     pub(crate) fn validate(&self) -> Result<Option<url::Url>, Error> {
+        self.validate_limits()?;
+        self.validate_protocol_and_headers()?;
+        if self.env == Env::Dev {
+            return Ok(None);
+        }
+        match &self.api_token {
+            Some(t) if !t.0.trim().is_empty() => {}
+            // OTLP collectors often take no token: it is sent only when set.
+            None if self.protocol.is_otlp() => {}
+            Some(_) if self.protocol.is_otlp() => {
+                return Err(invalid(
+                    "api_token",
+                    "is empty: leave it unset for an OTLP endpoint that needs no token",
+                ))
+            }
+            _ => return Err(Error::MissingApiToken),
+        }
+        let endpoint = self.endpoint.as_deref().ok_or(Error::MissingEndpoint)?;
+        check_endpoint(endpoint, self.allow_insecure_http).map(Some)
+    }
+
+    /// The sizes, counts and durations: each within its documented range.
+    fn validate_limits(&self) -> Result<(), Error> {
         if self.service_name.trim().is_empty() {
             return Err(invalid("service_name", "must not be empty"));
         }
@@ -673,6 +696,11 @@ impl Config {
                 "base must be more than zero and max_delay at least base",
             ));
         }
+        Ok(())
+    }
+
+    /// The protocol against the features compiled in, and the headers (one `Authorization` at most).
+    fn validate_protocol_and_headers(&self) -> Result<(), Error> {
         #[cfg(not(feature = "otlp"))]
         if self.protocol.is_otlp() {
             return Err(invalid(
@@ -698,23 +726,7 @@ impl Config {
                  that wants another scheme (Basic, ApiKey), leave the API token unset and keep this header",
             ));
         }
-        if self.env == Env::Dev {
-            return Ok(None);
-        }
-        match &self.api_token {
-            Some(t) if !t.0.trim().is_empty() => {}
-            // OTLP collectors often take no token: it is sent only when set.
-            None if self.protocol.is_otlp() => {}
-            Some(_) if self.protocol.is_otlp() => {
-                return Err(invalid(
-                    "api_token",
-                    "is empty: leave it unset for an OTLP endpoint that needs no token",
-                ))
-            }
-            _ => return Err(Error::MissingApiToken),
-        }
-        let endpoint = self.endpoint.as_deref().ok_or(Error::MissingEndpoint)?;
-        check_endpoint(endpoint, self.allow_insecure_http).map(Some)
+        Ok(())
     }
 }
 

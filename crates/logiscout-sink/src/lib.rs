@@ -840,16 +840,17 @@ fn batch_id(headers: &HeaderMap, batch: &Value) -> Result<Option<String>, Refusa
     }
 }
 
-fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Response, Refusal> {
-    let payloads = batch["payloads"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let logs = count_logs(&batch);
-    let dropped = batch["batch_metadata"]["dropped_logs"]
-        .as_u64()
-        .unwrap_or(0);
-    // The distinct correlation IDs of this batch, in order, for the printed line (this batch only).
+/// What the printed line and the stats say of a batch's payloads.
+struct Summary<'a> {
+    /// The distinct correlation IDs, in order (this batch only).
+    ids: Vec<&'a str>,
+    /// Payloads that carry request info.
+    request_payloads: u64,
+    /// Payloads that close their request.
+    completed: u64,
+}
+
+fn summarize(payloads: &[Value]) -> Summary<'_> {
     let mut ids: Vec<&str> = Vec::new();
     let mut distinct: HashSet<&str> = HashSet::new();
     let mut request_payloads = 0u64;
@@ -866,6 +867,27 @@ fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Resp
             }
         }
     }
+    Summary {
+        ids,
+        request_payloads,
+        completed,
+    }
+}
+
+fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Response, Refusal> {
+    let payloads = batch["payloads"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let logs = count_logs(&batch);
+    let dropped = batch["batch_metadata"]["dropped_logs"]
+        .as_u64()
+        .unwrap_or(0);
+    let Summary {
+        ids,
+        request_payloads,
+        completed,
+    } = summarize(payloads);
     let shown_id = batch_id.as_deref().map_or_else(|| "-".to_owned(), short_id);
 
     let mut inner = shared.lock();

@@ -223,6 +223,43 @@ fn refuse(shared: &Shared, status: StatusCode, reason: String) -> Response {
     (status, reason).into_response()
 }
 
+/// The body as sent, or gunzipped (within `max_body_bytes`); else why it is refused.
+fn gunzipped(
+    max_body_bytes: usize,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Vec<u8>, (StatusCode, String)> {
+    let body = match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("identity") => body.to_vec(),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            let read = flate2::read::GzDecoder::new(&body[..])
+                .take(max_body_bytes as u64 + 1)
+                .read_to_end(&mut out);
+            match read {
+                Ok(_) if out.len() <= max_body_bytes => out,
+                Ok(_) => {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too large after gunzip".into(),
+                    ))
+                }
+                Err(e) => return Err((StatusCode::BAD_REQUEST, format!("gzip: {e}"))),
+            }
+        }
+        Some(other) => {
+            return Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unknown Content-Encoding {other}"),
+            ))
+        }
+    };
+    Ok(body)
+}
+
 async fn logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(token) = &shared.token {
         let given = headers
@@ -234,35 +271,9 @@ async fn logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             return (StatusCode::UNAUTHORIZED, "missing or wrong token").into_response();
         }
     }
-    let body = match headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    {
-        None | Some("identity") => body.to_vec(),
-        Some("gzip") => {
-            let mut out = Vec::new();
-            let read = flate2::read::GzDecoder::new(&body[..])
-                .take(shared.max_body_bytes as u64 + 1)
-                .read_to_end(&mut out);
-            match read {
-                Ok(_) if out.len() <= shared.max_body_bytes => out,
-                Ok(_) => {
-                    return refuse(
-                        &shared,
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too large after gunzip".into(),
-                    )
-                }
-                Err(e) => return refuse(&shared, StatusCode::BAD_REQUEST, format!("gzip: {e}")),
-            }
-        }
-        Some(other) => {
-            return refuse(
-                &shared,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("unknown Content-Encoding {other}"),
-            )
-        }
+    let body = match gunzipped(shared.max_body_bytes, &headers, body) {
+        Ok(body) => body,
+        Err((status, reason)) => return refuse(&shared, status, reason),
     };
     let format = match Format::of_headers(&headers) {
         Ok(f) => f,

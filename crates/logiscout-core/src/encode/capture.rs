@@ -235,6 +235,41 @@ pub(crate) fn render_line(
         None => r.json_str(out)?,
     }
     out.extend_from_slice(b",\"metadata\":{");
+    render_metadata(&mut r, out, cap, base, record_cap)?;
+    out.extend_from_slice(b"},\"exception\":");
+    match r.byte()? {
+        NO_EXCEPTION => out.extend_from_slice(b"null"),
+        HAS_EXCEPTION => {
+            out.extend_from_slice(b"{\"traceback\":");
+            r.json_str(out)?;
+            out.push(b'}');
+        }
+        _ => return Err(Malformed),
+    }
+    if let Some(extras) = extras {
+        out.extend_from_slice(b",\"service\":");
+        write_json_str(out, extras.service, cap);
+        if let Some(id) = extras.correlation_id {
+            out.extend_from_slice(b",\"correlationId\":");
+            write_json_str(out, id, cap);
+        }
+    }
+    out.push(b'}');
+    if r.pos != r.buf.len() {
+        return Err(Malformed);
+    }
+    Ok(())
+}
+
+/// The members of the `metadata` object: the key-values up to the record cap (counted from `base`),
+/// then `logiscout.truncated_keys` when some were left out.
+fn render_metadata(
+    r: &mut Reader<'_>,
+    out: &mut Vec<u8>,
+    cap: usize,
+    base: usize,
+    record_cap: usize,
+) -> Result<(), Malformed> {
     let mut first = true;
     // Key-values left out: copied ones past the exact cut, then those the capture did not copy.
     let mut left_out = 0u64;
@@ -274,28 +309,6 @@ pub(crate) fn render_line(
     }
     if left_out > 0 {
         write_truncated_keys(out, first, left_out);
-    }
-    out.extend_from_slice(b"},\"exception\":");
-    match r.byte()? {
-        NO_EXCEPTION => out.extend_from_slice(b"null"),
-        HAS_EXCEPTION => {
-            out.extend_from_slice(b"{\"traceback\":");
-            r.json_str(out)?;
-            out.push(b'}');
-        }
-        _ => return Err(Malformed),
-    }
-    if let Some(extras) = extras {
-        out.extend_from_slice(b",\"service\":");
-        write_json_str(out, extras.service, cap);
-        if let Some(id) = extras.correlation_id {
-            out.extend_from_slice(b",\"correlationId\":");
-            write_json_str(out, id, cap);
-        }
-    }
-    out.push(b'}');
-    if r.pos != r.buf.len() {
-        return Err(Malformed);
     }
     Ok(())
 }

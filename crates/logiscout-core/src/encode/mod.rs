@@ -15,6 +15,8 @@
 //! batcher's (`ship/batch/`); `ship/` moves the bytes.
 
 pub(crate) mod capture;
+// The direct encoder, only for the tests and the fuzz target (hidden feature `__oracle`).
+#[cfg(any(test, feature = "__oracle"))]
 pub(crate) mod oracle;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;

@@ -731,7 +731,12 @@ impl Cut {
             };
             return (step, gone);
         }
-        let mut request = group.request.clone();
+        // A finished request's last piece: the group is forgotten next, its request info moves out.
+        let mut request = if drained && finished {
+            group.request.take()
+        } else {
+            group.request.clone()
+        };
         if !drained {
             // More of this request follows in a later batch: this piece is still open.
             if let Some(r) = request.as_mut() {

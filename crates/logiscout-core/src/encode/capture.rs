@@ -37,8 +37,8 @@ use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::encode::record::{
-    borrowed_error, cut_str, is_reserved_key, non_finite_name, sends_false, write_json_str,
-    write_json_str_cut, write_truncated_keys, CappedFormatter, ErrorChain, Limited, LineExtras,
+    borrowed_error, cut_str, is_reserved_key, non_finite_name, sends_false, write_json_bytes_cut,
+    write_json_str, write_truncated_keys, CappedFormatter, ErrorChain, Limited, LineExtras,
     Timestamp, WireLevel, SEND_KEY,
 };
 
@@ -796,9 +796,10 @@ impl<'a> Reader<'a> {
     /// A capture string, written out as a JSON string with the truncation marker if it was cut.
     fn json_str(&mut self, out: &mut Vec<u8>) -> Result<(), Malformed> {
         let len = self.u32()?;
-        let kept = std::str::from_utf8(self.take(len)?).map_err(|_| Malformed)?;
+        // UTF-8 by construction: the capture copied `&str`s, cut on character boundaries.
+        let kept = self.take(len)?;
         let truncated = u64::from_le_bytes(self.array()?);
-        write_json_str_cut(out, kept, truncated);
+        write_json_bytes_cut(out, kept, truncated);
         Ok(())
     }
 

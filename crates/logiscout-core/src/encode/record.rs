@@ -171,28 +171,24 @@ impl Timestamp {
         let frac = micros.rem_euclid(1_000_000);
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        if !(1..=9999).contains(&year) {
-            return None;
-        }
+        // Records of a batch are mostly of one day: its text is kept from the last call on this thread.
+        let date = LAST_DATE
+            .try_with(|last| match last.get() {
+                (d, text) if d == days => Some(text),
+                _ => {
+                    let text = date_text(days)?;
+                    last.set((days, text));
+                    Some(text)
+                }
+            })
+            .unwrap_or_else(|_| date_text(days))?;
         let mut b = *b"0000-00-00T00:00:00.000000Z";
+        b[..10].copy_from_slice(&date);
         // Two digits at a time; every value here is in 0..100 once split.
         let mut two = |at: usize, v: i64| {
             let v = v as usize * 2;
             b[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v..v + 2]);
         };
-        two(0, year / 100);
-        two(2, year % 100);
-        two(5, month);
-        two(8, day);
         two(11, sod / 3_600);
         two(14, sod / 60 % 60);
         two(17, sod % 60);
@@ -201,6 +197,38 @@ impl Timestamp {
         two(24, frac % 100);
         Some(b)
     }
+}
+
+thread_local! {
+    /// The last day [`Timestamp::civil`] wrote on this thread, and its `YYYY-MM-DD`.
+    static LAST_DATE: std::cell::Cell<(i64, [u8; 10])> = const { std::cell::Cell::new((i64::MIN, [0; 10])) };
+}
+
+/// `YYYY-MM-DD` of the day `days` after 1970-01-01, by the civil-from-days algorithm (Howard
+/// Hinnant's), for years 1–9999; else `None`.
+fn date_text(days: i64) -> Option<[u8; 10]> {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    let mut b = *b"0000-00-00";
+    let mut two = |at: usize, v: i64| {
+        let v = v as usize * 2;
+        b[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v..v + 2]);
+    };
+    two(0, year / 100);
+    two(2, year % 100);
+    two(5, month);
+    two(8, day);
+    Some(b)
 }
 
 /// "00" to "99".
@@ -341,11 +369,46 @@ static ESCAPE: [u8; 256] = {
 /// Appends `s` with JSON escaping (no quotes). Most text needs none: that is found by one pass the
 /// compiler vectorises (no early exit, no table), and the text is copied whole.
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    let dirty = bytes.iter().fold(false, |dirty, &b| {
-        dirty | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !dirty {
+    escape_bytes(out, s.as_bytes());
+}
+
+/// Whether any of `bytes` needs escaping in a JSON string: a control byte, `"` or `\\`. Eight bytes at a
+/// time (most strings are short, where a vectorised pass spends more on its set-up than on the bytes).
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The classic word tests: the result is non-zero exactly when some byte of `x` is zero (or below the
+    // bound); borrows only run on past a byte that already matched, so the answer as a whole is exact.
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = |x: u64| x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    let word = |chunk: &[u8]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        below_space(x)
+            | zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+    };
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    let mut dirty = 0;
+    for chunk in &mut chunks {
+        dirty |= word(chunk);
+    }
+    if !chunks.remainder().is_empty() {
+        // The last eight bytes, overlapping the last whole word: no byte-by-byte tail.
+        dirty |= word(&bytes[bytes.len() - 8..]);
+    }
+    dirty != 0
+}
+
+/// [`escape_into`] for bytes that are UTF-8 by construction (a capture's strings): not checked again;
+/// bytes from 0x80 up are copied as they are either way.
+pub(crate) fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -435,8 +498,13 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str, cap: usize) {
 /// Writes a string that was already cut (`kept`, with `truncated` bytes left out) as a JSON string, with
 /// the same `…[truncated N bytes]` marker as [`JsonStr`].
 pub(crate) fn write_json_str_cut(out: &mut Vec<u8>, kept: &str, truncated: u64) {
+    write_json_bytes_cut(out, kept.as_bytes(), truncated);
+}
+
+/// [`write_json_str_cut`] for a capture's bytes (UTF-8 by construction, see [`escape_bytes`]).
+pub(crate) fn write_json_bytes_cut(out: &mut Vec<u8>, kept: &[u8], truncated: u64) {
     out.push(b'"');
-    escape_into(out, kept);
+    escape_bytes(out, kept);
     if truncated > 0 {
         let _ = write!(out, "…[truncated {truncated} bytes]");
     }
@@ -1070,6 +1138,19 @@ pub(crate) mod tests {
             escape_into(&mut ours, &s);
             ours.push(b'"');
             proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&s).unwrap());
+        }
+
+        /// Instants close together (the same day, mostly) print as jiff prints them too: the day's text
+        /// kept from the last call is only reused for the same day.
+        #[test]
+        fn nearby_timestamps_print_as_jiff_prints_them(start in 0i64..300_000_000_000_000_000, steps in proptest::collection::vec(-90_000_000_000i64..90_000_000_000, 1..20)) {
+            let mut micros = start;
+            for step in steps {
+                micros += step;
+                let mut fast = Vec::new();
+                Timestamp(micros).write_rfc3339(&mut fast);
+                proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), JiffText(Timestamp(micros)).to_string());
+            }
         }
 
         /// The hand-written RFC 3339 text is jiff's, for any instant jiff can print.

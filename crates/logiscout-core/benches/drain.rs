@@ -13,55 +13,15 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+use logiscout_core::correlation::CorrelationId;
 
-fn one_group(logs: u64) {
-    correlation::sync_scope(CorrelationId::new("one-long-job"), || {
-        for i in 0..logs {
-            log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
-        }
-    });
-}
-
-fn requests(requests: u64) {
-    for r in 0..requests {
-        let ctx = Context::new(CorrelationId::generate())
-            .with_request(RequestInfo::new("GET", "/orders"));
-        logiscout_core::middleware::request_started(&ctx);
-        correlation::sync_scope(ctx.clone(), || {
-            for step in 0..3u64 {
-                log::info!(user_id = r, step = step, region = "eu-west-1"; "Order created okay!!");
-            }
-        });
-        logiscout_core::middleware::request_finished(&ctx, Some(200));
-    }
-}
-
-/// `groups` correlation scopes of 3 logs each, without request info (a job per ID, no middleware).
-fn scopes(ids: &[CorrelationId]) {
-    for (r, id) in ids.iter().enumerate() {
-        correlation::sync_scope(id.clone(), || {
-            for step in 0..3u64 {
-                log::info!(user_id = r, step = step, region = "eu-west-1"; "Order created okay!!");
-            }
-        });
-    }
-}
+#[path = "common/backlog.rs"]
+mod backlog;
+use backlog::{one_group, requests, scopes};
 
 fn bench(c: &mut Criterion) {
     let server = logiscout_testkit::IngestServer::start_discarding();
-    let guard = logiscout_core::init(
-        logiscout_core::Config::new("bench")
-            .env(logiscout_core::Env::Prod)
-            .api_token("lgs_bench")
-            .endpoint(server.url())
-            .console(logiscout_core::Console::Off)
-            .read_rust_log(false)
-            .filter("info")
-            .max_queue_logs(1 << 20)
-            .max_buffer_bytes(1 << 30),
-    )
-    .expect("init");
+    let guard = logiscout_core::init(backlog::config(&server.url())).expect("init");
 
     let mut group = c.benchmark_group("drain");
     group.sample_size(10);

@@ -13,42 +13,13 @@
 
 use std::time::{Duration, Instant};
 
-use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+use logiscout_core::correlation::CorrelationId;
+
+#[path = "../benches/common/backlog.rs"]
+mod backlog;
 
 const LOGS: u64 = 120_000;
 const GROUPS: u64 = 40_000;
-
-fn one_group() {
-    correlation::sync_scope(CorrelationId::new("one-long-job"), || {
-        for i in 0..LOGS {
-            log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
-        }
-    });
-}
-
-fn scopes(ids: &[CorrelationId]) {
-    for (r, id) in ids.iter().enumerate() {
-        correlation::sync_scope(id.clone(), || {
-            for step in 0..3u64 {
-                log::info!(user_id = r, step = step, region = "eu-west-1"; "Order created okay!!");
-            }
-        });
-    }
-}
-
-fn requests() {
-    for r in 0..GROUPS {
-        let ctx = Context::new(CorrelationId::generate())
-            .with_request(RequestInfo::new("GET", "/orders"));
-        logiscout_core::middleware::request_started(&ctx);
-        correlation::sync_scope(ctx.clone(), || {
-            for step in 0..3u64 {
-                log::info!(user_id = r, step = step, region = "eu-west-1"; "Order created okay!!");
-            }
-        });
-        logiscout_core::middleware::request_finished(&ctx, Some(200));
-    }
-}
 
 /// Delivered logs per second of one backlog.
 fn rate(work: &dyn Fn()) -> f64 {
@@ -70,23 +41,12 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(9);
     let server = logiscout_testkit::IngestServer::start_discarding();
-    let guard = logiscout_core::init(
-        logiscout_core::Config::new("drain")
-            .env(logiscout_core::Env::Prod)
-            .api_token("lgs_bench")
-            .endpoint(server.url())
-            .console(logiscout_core::Console::Off)
-            .read_rust_log(false)
-            .filter("info")
-            .max_queue_logs(1 << 20)
-            .max_buffer_bytes(1 << 30),
-    )
-    .expect("init");
+    let guard = logiscout_core::init(backlog::config(&server.url())).expect("init");
     let ids: Vec<CorrelationId> = (0..GROUPS).map(|_| CorrelationId::generate()).collect();
     let cases: [(&str, &dyn Fn()); 3] = [
-        ("one group", &one_group),
-        ("40,000 scopes of 3 logs", &|| scopes(&ids)),
-        ("40,000 requests", &requests),
+        ("one group", &|| backlog::one_group(LOGS)),
+        ("40,000 scopes of 3 logs", &|| backlog::scopes(&ids)),
+        ("40,000 requests", &|| backlog::requests(GROUPS)),
     ];
     // One untimed pass warms the allocator, the pools and the connection.
     for (_, work) in &cases {
@@ -114,5 +74,8 @@ fn main() {
         );
     }
     let report = guard.shutdown(Duration::from_secs(10));
-    assert_eq!(report.stats.logs_dropped, 0, "no figure may come from drops");
+    assert_eq!(
+        report.stats.logs_dropped, 0,
+        "no figure may come from drops"
+    );
 }

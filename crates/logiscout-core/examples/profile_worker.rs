@@ -13,7 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use logiscout_core::correlation::{self, Context, CorrelationId, RequestInfo};
+#[path = "../benches/common/backlog.rs"]
+mod backlog;
 
 fn main() {
     let n = logiscout_testkit::profile::count_arg("logs", 60_000);
@@ -25,23 +26,9 @@ fn main() {
     let guard = logiscout_core::init(config).expect("init");
     let start = Instant::now();
     if requests {
-        for r in 0..n / 3 {
-            let ctx = Context::new(CorrelationId::generate())
-                .with_request(RequestInfo::new("GET", "/orders"));
-            logiscout_core::middleware::request_started(&ctx);
-            correlation::sync_scope(ctx.clone(), || {
-                for step in 0..3u64 {
-                    log::info!(user_id = r, step = step, region = "eu-west-1"; "Order created okay!!");
-                }
-            });
-            logiscout_core::middleware::request_finished(&ctx, Some(200));
-        }
+        backlog::requests(n / 3);
     } else {
-        correlation::sync_scope(CorrelationId::new("one-long-job"), || {
-            for i in 0..n {
-                log::info!(user_id = i, ratio = 0.25, region = "eu-west-1"; "Order created okay!!");
-            }
-        });
+        backlog::one_group(n);
     }
     let flushed = logiscout_core::flush(Duration::from_secs(300));
     let took = start.elapsed();

@@ -4,31 +4,10 @@
 //! client would otherwise read `HTTP_PROXY` itself. The environment is the process's, so this binary
 //! holds one test.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use logiscout_core::{Config, Console, Env};
-use logiscout_testkit::IngestServer;
-
-/// A listener that plays a proxy: records the first line of every connection, then closes it.
-fn fake_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { break };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut line = String::new();
-            let _ = BufReader::new(&stream).read_line(&mut line);
-            record.lock().unwrap().push(line.trim_end().to_owned());
-        }
-    });
-    (format!("http://{addr}"), seen)
-}
+use logiscout_testkit::{fake_proxy, IngestServer};
 
 #[test]
 fn proxies_in_the_real_environment_never_carry_a_loopback_endpoint() {

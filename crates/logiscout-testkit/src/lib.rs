@@ -46,6 +46,28 @@ pub fn validate(body: &serde_json::Value) -> Result<(), String> {
 /// authority still refuses it for `127.0.0.1`: it names `wrong.example` only.
 pub const BAD_CERTIFICATE_PEM: &[u8] = include_bytes!("tls/self-signed.cert.pem");
 
+/// A listener on 127.0.0.1 that plays a proxy: records the first line of every connection (`CONNECT
+/// host:port …` or `POST http://… HTTP/1.1`), then closes it. Returns its `http://` URL and the lines.
+pub fn fake_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::BufRead as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(&stream).read_line(&mut line);
+            if let Ok(mut lines) = record.lock() {
+                lines.push(line.trim_end().to_owned());
+            }
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
 /// A TLS endpoint on 127.0.0.1 whose certificate is self-signed and names another host
 /// (`wrong.example`): every client that checks certificates refuses it during the handshake. It never
 /// gets to HTTP. Returns its `https://127.0.0.1:PORT/ingest` URL and a count of handshakes attempted.

@@ -2,12 +2,12 @@
 //! recoveries, logs after shutdown. Real servers on 127.0.0.1, nothing leaves the loopback; what is the
 //! worker's logic alone (413 splits, logs after shutdown) runs on the in-memory transport.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use logiscout_testkit::{IngestServer, Lines, Reply};
+use logiscout_testkit::{fake_proxy, IngestServer, Lines, Reply};
 
 use super::{diagnostics, log, settings, start_in_memory, TOKEN};
 use crate::config::ApiToken;
@@ -27,24 +27,6 @@ fn shipper_via(url: &str, route: &Route, tweak: impl FnOnce(&mut WorkerSettings)
     )
     .unwrap();
     Shipper::start(s, Arc::new(transport)).unwrap()
-}
-
-/// A listener that plays a proxy: records the first line of every connection, then closes it.
-fn fake_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { break };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut line = String::new();
-            let _ = BufReader::new(&stream).read_line(&mut line);
-            record.lock().unwrap().push(line.trim_end().to_owned());
-        }
-    });
-    (format!("http://{addr}"), seen)
 }
 
 fn env<'a>(vars: &'a [(&'a str, String)]) -> impl Fn(&str) -> Option<String> + 'a {

@@ -117,21 +117,26 @@ struct Args {
     otlp: bool,
 }
 
+/// What a start returned, or its failure said on stderr and the exit code to return.
+fn started<T>(result: Result<T, impl std::fmt::Display>) -> Result<T, ExitCode> {
+    result.map_err(|e| {
+        eprintln!("logiscout-sink: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 /// `--otlp`: the OTLP receiver until Ctrl-C.
 fn run_otlp(args: &Args) -> ExitCode {
     use logiscout_sink::otlp::{OtlpSink, OtlpSinkConfig};
-    let sink = match OtlpSink::start(OtlpSinkConfig {
+    let sink = match started(OtlpSink::start(OtlpSinkConfig {
         listen: args.listen,
         token: args.token.clone(),
         quiet: args.quiet,
         max_body_bytes: args.max_body_bytes,
         keep_requests: false,
-    }) {
+    })) {
         Ok(sink) => sink,
-        Err(e) => {
-            eprintln!("logiscout-sink: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     println!("logiscout-sink (OTLP) listening on {}", sink.url());
     println!("  stats:   http://{}/stats", sink.addr());
@@ -244,12 +249,9 @@ fn main() -> ExitCode {
         .out
         .as_ref()
         .map_or_else(|| "not written".to_owned(), |p| p.display().to_string());
-    let sink = match Sink::start(config) {
+    let sink = match started(Sink::start(config)) {
         Ok(sink) => sink,
-        Err(e) => {
-            eprintln!("logiscout-sink: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     println!("logiscout-sink listening on {}", sink.url());
     println!("  stats:   http://{}/stats", sink.addr());
@@ -258,15 +260,13 @@ fn main() -> ExitCode {
     println!("  faults:  {fault_line}");
     println!("Ctrl-C to stop.");
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match started(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    ) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("logiscout-sink: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if let Err(e) = runtime.block_on(tokio::signal::ctrl_c()) {
         eprintln!("logiscout-sink: cannot wait for Ctrl-C: {e}");

@@ -642,23 +642,11 @@ pub(crate) fn find_error<'kvs>(
     struct Finder<'kvs>(Option<&'kvs (dyn std::error::Error + 'static)>);
     impl<'kvs> VisitSource<'kvs> for Finder<'kvs> {
         fn visit_pair(&mut self, _key: Key<'kvs>, value: Value<'kvs>) -> Result<(), kv::Error> {
-            let _ = value.visit(&mut *self);
+            self.0 = borrowed_error(&value);
             match self.0 {
                 Some(_) => Err(kv::Error::msg("found")),
                 None => Ok(()),
             }
-        }
-    }
-    impl<'kvs> VisitValue<'kvs> for Finder<'kvs> {
-        fn visit_any(&mut self, _value: Value<'_>) -> Result<(), kv::Error> {
-            Ok(())
-        }
-        fn visit_borrowed_error(
-            &mut self,
-            err: &'kvs (dyn std::error::Error + 'static),
-        ) -> Result<(), kv::Error> {
-            self.0 = Some(err);
-            Ok(())
         }
     }
     let mut finder = Finder(None);

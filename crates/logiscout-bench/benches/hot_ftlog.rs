@@ -26,7 +26,7 @@
 
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use log::LevelFilter;
 use logiscout_bench::peers;
 
@@ -68,11 +68,4 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .measurement_time(peers::MEASUREMENT_TIME)
-        .warm_up_time(peers::WARM_UP_TIME);
-    targets = bench
-}
-criterion_main!(benches);
+logiscout_bench::peer_bench_main!(bench);

@@ -18,7 +18,7 @@ mod common;
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use logiscout::correlation::{sync_scope, CorrelationId};
 use logiscout_bench::peers;
 
@@ -73,11 +73,4 @@ fn bench(c: &mut Criterion) {
     assert_eq!(report.stats.logs_dropped, 0, "nothing dropped at shutdown");
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .measurement_time(peers::MEASUREMENT_TIME)
-        .warm_up_time(peers::WARM_UP_TIME);
-    targets = bench
-}
-criterion_main!(benches);
+logiscout_bench::peer_bench_main!(bench);

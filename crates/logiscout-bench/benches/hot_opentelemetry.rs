@@ -23,9 +23,8 @@ mod common;
 #[path = "common/otel.rs"]
 mod otel;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use log::LevelFilter;
-use logiscout_bench::peers;
 use opentelemetry_appender_log::OpenTelemetryLogBridge;
 
 const NAME: &str = "opentelemetry_batch";
@@ -42,11 +41,4 @@ fn bench(c: &mut Criterion) {
     otel::finish(NAME, &provider, &exporter);
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .measurement_time(peers::MEASUREMENT_TIME)
-        .warm_up_time(peers::WARM_UP_TIME);
-    targets = bench
-}
-criterion_main!(benches);
+logiscout_bench::peer_bench_main!(bench);

@@ -23,7 +23,7 @@
 #[path = "common/tracing_event.rs"]
 mod tracing_event;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use logiscout_bench::peers;
 use tracing_appender::non_blocking::NonBlockingBuilder;
 
@@ -111,11 +111,4 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .measurement_time(peers::MEASUREMENT_TIME)
-        .warm_up_time(peers::WARM_UP_TIME);
-    targets = bench
-}
-criterion_main!(benches);
+logiscout_bench::peer_bench_main!(bench);

@@ -15,7 +15,7 @@ mod tracing_event;
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use logiscout_bench::peers;
 use tracing_subscriber::prelude::*;
 
@@ -61,11 +61,4 @@ fn bench(c: &mut Criterion) {
     assert_eq!(report.stats.logs_dropped, 0);
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .measurement_time(peers::MEASUREMENT_TIME)
-        .warm_up_time(peers::WARM_UP_TIME);
-    targets = bench
-}
-criterion_main!(benches);
+logiscout_bench::peer_bench_main!(bench);

@@ -18,8 +18,7 @@ mod otel;
 #[path = "common/tracing_event.rs"]
 mod tracing_event;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use logiscout_bench::peers;
+use criterion::Criterion;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use tracing_subscriber::prelude::*;
 
@@ -36,11 +35,4 @@ fn bench(c: &mut Criterion) {
     otel::finish(NAME, &provider, &exporter);
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .measurement_time(peers::MEASUREMENT_TIME)
-        .warm_up_time(peers::WARM_UP_TIME);
-    targets = bench
-}
-criterion_main!(benches);
+logiscout_bench::peer_bench_main!(bench);

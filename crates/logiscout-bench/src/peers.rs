@@ -37,6 +37,22 @@ pub const MEASUREMENT_TIME: Duration = Duration::from_secs(5);
 /// Criterion warm-up time, the same in every target.
 pub const WARM_UP_TIME: Duration = Duration::from_secs(2);
 
+/// The `main` of a peer bench target: criterion with [`MEASUREMENT_TIME`] and [`WARM_UP_TIME`], running
+/// `$bench`. Every `hot_*` target ends with it (criterion resolves at the call site: bench targets have it).
+#[macro_export]
+macro_rules! peer_bench_main {
+    ($bench:path) => {
+        ::criterion::criterion_group! {
+            name = benches;
+            config = ::criterion::Criterion::default()
+                .measurement_time($crate::peers::MEASUREMENT_TIME)
+                .warm_up_time($crate::peers::WARM_UP_TIME);
+            targets = $bench
+        }
+        ::criterion::criterion_main!(benches);
+    };
+}
+
 /// Calls between two (untimed) drains, in total over all logging threads.
 pub const CHUNK: u64 = 10_000;
 

@@ -4,9 +4,10 @@
 //! client would otherwise read `HTTP_PROXY` itself. The environment is the process's, so this binary
 //! holds one test.
 
+mod common;
+
 use std::time::Duration;
 
-use logiscout_core::{Config, Console, Env};
 use logiscout_testkit::{fake_proxy, IngestServer};
 
 #[test]
@@ -21,15 +22,11 @@ fn proxies_in_the_real_environment_never_carry_a_loopback_endpoint() {
     }
 
     let server = IngestServer::start();
-    let guard = logiscout_core::init(
-        Config::new("env-proxy-test")
-            .env(Env::Prod)
-            .api_token("lgs_env_proxy_token")
-            .endpoint(server.url())
-            .console(Console::Off)
-            .read_rust_log(false)
-            .filter("info"),
-    )
+    let guard = logiscout_core::init(common::prod_to(
+        "env-proxy-test",
+        "lgs_env_proxy_token",
+        &server.url(),
+    ))
     .unwrap();
     for n in 0..5 {
         log::info!(n = n; "through no proxy");

@@ -1,12 +1,14 @@
 //! `set_filter` at run time: it changes what is printed and what is shipped from the next record, moves
 //! `log::max_level` with it, and a refused directive changes nothing. One logger per process, so one test.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log::LevelFilter;
-use logiscout_core::{set_filter, Config, Console, Env, Error};
+use logiscout_core::{set_filter, Console, Error};
 use logiscout_testkit::IngestServer;
 
 #[derive(Clone, Default)]
@@ -47,14 +49,9 @@ fn set_filter_changes_what_is_printed_and_shipped_and_a_refused_one_changes_noth
     let server = IngestServer::start();
     let printed = Lines::default();
     let guard = logiscout_core::init(
-        Config::new("set-filter-test")
-            .env(Env::Prod)
-            .api_token("lgs_set_filter")
-            .endpoint(server.url())
+        common::prod_to("set-filter-test", "lgs_set_filter", &server.url())
             .console(Console::Json)
-            .console_writer(printed.clone())
-            .read_rust_log(false)
-            .filter("info"),
+            .console_writer(printed.clone()),
     )
     .unwrap();
     assert_eq!(log::max_level(), LevelFilter::Info);

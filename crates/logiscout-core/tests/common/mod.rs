@@ -1,6 +1,10 @@
-//! Shared by the async-wait tests (`flush_async`, `shutdown_async`): a loopback endpoint whose first
-//! answer is slow, the Prod logger shipping to it, and a ticker that shows whether the runtime's one
-//! thread stayed free while the test awaited the flush or shutdown.
+//! Shared by the integration tests: the Prod configuration they ship with ([`prod_to`]); and for the
+//! async-wait tests (`flush_async`, `shutdown_async`) a loopback endpoint whose first answer is slow, the
+//! Prod logger shipping to it, and a ticker that shows whether the runtime's one thread stayed free while
+//! the test awaited the flush or shutdown.
+
+// Each test binary includes this file and uses a part of it.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +13,17 @@ use std::time::{Duration, Instant};
 
 use logiscout_core::{FlushReport, Guard};
 use logiscout_testkit::{IngestServer, Reply};
+
+/// `Env::Prod` as `service` with `token`, shipping to `url`, console off, `info`, `RUST_LOG` not read.
+pub(crate) fn prod_to(service: &str, token: &str, url: &str) -> logiscout_core::Config {
+    logiscout_core::Config::new(service)
+        .env(logiscout_core::Env::Prod)
+        .api_token(token)
+        .endpoint(url)
+        .console(logiscout_core::Console::Off)
+        .read_rust_log(false)
+        .filter("info")
+}
 
 /// The endpoint and the ticker of one test, and how many records it logged.
 pub(crate) struct SlowWait {
@@ -30,16 +45,7 @@ impl SlowWait {
     ) -> (SlowWait, Guard) {
         let server = IngestServer::start();
         server.reply_next(Reply::ok().delay(Duration::from_millis(600)));
-        let guard = logiscout_core::init(
-            logiscout_core::Config::new(service)
-                .env(logiscout_core::Env::Prod)
-                .api_token(token)
-                .endpoint(server.url())
-                .console(logiscout_core::Console::Off)
-                .read_rust_log(false)
-                .filter("info"),
-        )
-        .unwrap();
+        let guard = logiscout_core::init(prod_to(service, token, &server.url())).unwrap();
 
         let ticks = Arc::new(AtomicU64::new(0));
         let ticker = tokio::spawn({

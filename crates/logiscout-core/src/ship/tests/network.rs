@@ -273,18 +273,23 @@ fn trickling_server() -> (String, Arc<Mutex<u32>>) {
     (format!("http://{addr}/ingest"), requests)
 }
 
-#[test]
-fn a_2xx_settles_the_batch_when_the_status_arrives_however_slow_the_body() {
-    let (url, requests) = trickling_server();
-    let shipper = shipper_via(&url, &Route::Direct, |s| s.max_batch_logs = 50);
+/// Logs 50 records, waits (up to 5 s) until the server has a request, then 100 ms more.
+fn log_50_until_posted(shipper: &Shipper, requests: &Mutex<u32>) {
     for n in 0..50 {
-        log(&shipper, None, n);
+        log(shipper, None, n);
     }
     let t = Instant::now();
     while *requests.lock().unwrap() == 0 && t.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(100));
+}
+
+#[test]
+fn a_2xx_settles_the_batch_when_the_status_arrives_however_slow_the_body() {
+    let (url, requests) = trickling_server();
+    let shipper = shipper_via(&url, &Route::Direct, |s| s.max_batch_logs = 50);
+    log_50_until_posted(&shipper, &requests);
     // The body has 59 seconds to go; the batch is already sent.
     let report = shipper.shutdown(Duration::from_millis(500));
     assert_eq!(
@@ -441,14 +446,7 @@ fn an_otlp_2xx_settles_as_sent_when_shutdown_cuts_the_body_read_short() {
     let mut s = settings();
     s.max_batch_logs = 50;
     let shipper = Shipper::start(s, Arc::new(transport)).unwrap();
-    for n in 0..50 {
-        log(&shipper, None, n);
-    }
-    let t = Instant::now();
-    while *requests.lock().unwrap() == 0 && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    log_50_until_posted(&shipper, &requests);
     // The deadline passes while the body is read: the 50 logs were accepted all the same.
     let report = shipper.shutdown(Duration::from_millis(300));
     let s = report.stats;

@@ -1,6 +1,7 @@
 //! A fixed workload for measuring the shipping worker's own cost per shipped log (render, batch, encode,
 //! send): N logs into a queue big enough for all, then `flush`, into a loopback server that answers 200 at
-//! once. `requests` mode makes them the web workload: one request (its start, 3 logs, its end) per 3 logs.
+//! once. `requests` mode makes them the web workload: one request (its start, 3 logs, its end) per 3 logs;
+//! `rounds` logs that workload 600 logs at a time, each round flushed before the next (N a multiple of 600).
 //!
 //! Instruction counts per thread, stable on a noisy machine:
 //!
@@ -18,14 +19,23 @@ mod backlog;
 
 fn main() {
     let n = logiscout_testkit::profile::count_arg("logs", 60_000);
-    let requests = std::env::args().nth(2).as_deref() == Some("requests");
+    let mode = std::env::args().nth(2);
+    // `rounds`: the web workload in rounds of 200 requests, each flushed before the next, so the pools
+    // are in their steady state (a backlog's renders find no spent body to reuse).
+    let rounds = mode.as_deref() == Some("rounds");
+    let requests = rounds || mode.as_deref() == Some("requests");
     let server = logiscout_testkit::IngestServer::start_discarding();
     let config = logiscout_testkit::profile_config!(server)
         .max_queue_logs(1 << 20)
         .max_buffer_bytes(1 << 30);
     let guard = logiscout_core::init(config).expect("init");
     let start = Instant::now();
-    if requests {
+    if rounds {
+        for _ in 0..n / 600 {
+            backlog::requests(200);
+            assert!(logiscout_core::flush(Duration::from_secs(60)).complete);
+        }
+    } else if requests {
         backlog::requests(n / 3);
     } else {
         backlog::one_group(n);

@@ -425,12 +425,8 @@ pub mod __private {
             pub fn end(&mut self, id: &CorrelationId, now: Instant) {
                 let seq = self.seq;
                 self.seq += 1;
-                if self
-                    .inner
-                    .request_finished(id, Some(200), Timestamp(1), 1.0, now)
-                {
-                    self.inner.set_close_seq(id, seq);
-                }
+                self.inner
+                    .request_finished(id, Some(200), Timestamp(1), 1.0, seq, now);
             }
 
             /// Takes batches while the triggers (or `force`) say so; returns the logs taken.

@@ -169,29 +169,25 @@ impl Timestamp {
         }
         let secs = micros.div_euclid(1_000_000);
         let frac = micros.rem_euclid(1_000_000);
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400);
-        // Records of a batch are mostly of one day: its text is kept from the last call on this thread.
-        let date = LAST_DATE
+        // Records of a batch are mostly of one second: its `YYYY-MM-DDTHH:MM:SS` is kept from the last
+        // call on this thread, and only the fraction is written again.
+        let head = LAST_SECOND
             .try_with(|last| match last.get() {
-                (d, text) if d == days => Some(text),
+                (s, text) if s == secs => Some(text),
                 _ => {
-                    let text = date_text(days)?;
-                    last.set((days, text));
+                    let text = second_text(secs)?;
+                    last.set((secs, text));
                     Some(text)
                 }
             })
-            .unwrap_or_else(|_| date_text(days))?;
+            .unwrap_or_else(|_| second_text(secs))?;
         let mut b = *b"0000-00-00T00:00:00.000000Z";
-        b[..10].copy_from_slice(&date);
+        b[..19].copy_from_slice(&head);
         // Two digits at a time; every value here is in 0..100 once split.
         let mut two = |at: usize, v: i64| {
             let v = v as usize * 2;
             b[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v..v + 2]);
         };
-        two(11, sod / 3_600);
-        two(14, sod / 60 % 60);
-        two(17, sod % 60);
         two(20, frac / 10_000);
         two(22, frac / 100 % 100);
         two(24, frac % 100);
@@ -200,8 +196,25 @@ impl Timestamp {
 }
 
 thread_local! {
-    /// The last day [`Timestamp::civil`] wrote on this thread, and its `YYYY-MM-DD`.
-    static LAST_DATE: std::cell::Cell<(i64, [u8; 10])> = const { std::cell::Cell::new((i64::MIN, [0; 10])) };
+    /// The last second [`Timestamp::civil`] wrote on this thread (seconds since the epoch), and its
+    /// `YYYY-MM-DDTHH:MM:SS`.
+    static LAST_SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of the second `secs` after the epoch, for years 1–9999; else `None`.
+fn second_text(secs: i64) -> Option<[u8; 19]> {
+    let date = date_text(secs.div_euclid(86_400))?;
+    let sod = secs.rem_euclid(86_400);
+    let mut b = *b"0000-00-00T00:00:00";
+    b[..10].copy_from_slice(&date);
+    let mut two = |at: usize, v: i64| {
+        let v = v as usize * 2;
+        b[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v..v + 2]);
+    };
+    two(11, sod / 3_600);
+    two(14, sod / 60 % 60);
+    two(17, sod % 60);
+    Some(b)
 }
 
 /// `YYYY-MM-DD` of the day `days` after 1970-01-01, by the civil-from-days algorithm (Howard
@@ -366,52 +379,73 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-/// Appends `s` with JSON escaping (no quotes). Most text needs none: that is found by one pass the
-/// compiler vectorises (no early exit, no table), and the text is copied whole.
+/// Appends `s` with JSON escaping (no quotes), as [`escape_bytes`] does.
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     escape_bytes(out, s.as_bytes());
 }
 
-/// Whether any of `bytes` needs escaping in a JSON string: a control byte, `"` or `\\`. Eight bytes at a
-/// time (most strings are short, where a vectorised pass spends more on its set-up than on the bytes).
-#[inline]
-fn needs_escape(bytes: &[u8]) -> bool {
+/// The word test of [`escape_bytes`]: non-zero exactly when some byte of the eight in `x` is a control
+/// byte, `"` or `\\`. The classic tests: borrows only run on past a byte that already matched, so the
+/// answer as a whole is exact.
+#[inline(always)]
+fn dirty_word(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The classic word tests: the result is non-zero exactly when some byte of `x` is zero (or below the
-    // bound); borrows only run on past a byte that already matched, so the answer as a whole is exact.
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let below_space = |x: u64| x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    let word = |chunk: &[u8]| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        below_space(x)
-            | zero_byte(x ^ (ONES * u64::from(b'"')))
-            | zero_byte(x ^ (ONES * u64::from(b'\\')))
-    };
-    if bytes.len() < 8 {
-        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    let mut dirty = 0;
-    for chunk in &mut chunks {
-        dirty |= word(chunk);
-    }
-    if !chunks.remainder().is_empty() {
-        // The last eight bytes, overlapping the last whole word: no byte-by-byte tail.
-        dirty |= word(&bytes[bytes.len() - 8..]);
-    }
-    dirty != 0
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    below_space | zero_byte(x ^ (ONES * u64::from(b'"'))) | zero_byte(x ^ (ONES * u64::from(b'\\')))
 }
 
 /// [`escape_into`] for bytes that are UTF-8 by construction (a capture's strings): not checked again;
 /// bytes from 0x80 up are copied as they are either way.
+///
+/// Most strings need no escape, and most are short. Eight bytes at a time, each word is checked and
+/// stored in one go (a fixed-size copy, no `memcpy` call); the last few bytes go as the last eight,
+/// overlapping what was already written. Only a string shorter than eight bytes is copied byte-wise,
+/// and only a string that needs an escape takes the table.
+#[inline]
 pub(crate) fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    if !needs_escape(bytes) {
-        out.extend_from_slice(bytes);
+    let len = bytes.len();
+    if len < 8 {
+        if bytes.iter().all(|&b| ESCAPE[b as usize] == 0) {
+            out.extend_from_slice(bytes);
+        } else {
+            escape_slow(out, bytes);
+        }
         return;
     }
+    let mark = out.len();
+    out.reserve(len);
+    let word = |at: usize| -> [u8; 8] {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[at..at + 8]);
+        w
+    };
+    let mut at = 0;
+    while at + 8 <= len {
+        let w = word(at);
+        if dirty_word(u64::from_le_bytes(w)) != 0 {
+            out.truncate(mark);
+            return escape_slow(out, bytes);
+        }
+        out.extend_from_slice(&w);
+        at += 8;
+    }
+    if at < len {
+        let w = word(len - 8);
+        if dirty_word(u64::from_le_bytes(w)) != 0 {
+            out.truncate(mark);
+            return escape_slow(out, bytes);
+        }
+        // The last eight bytes: those already written again, then the rest.
+        out.truncate(mark + len - 8);
+        out.extend_from_slice(&w);
+    }
+}
+
+/// The escaping copy, through the table: for the strings that need an escape.
+#[cold]
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc = ESCAPE[b as usize];
@@ -795,6 +829,36 @@ pub(crate) mod tests {
     use crate::encode::oracle::encode_entry;
     use log::kv::ToValue;
 
+    /// Every length around the word size, with each escapable byte (and a multi-byte character) at
+    /// every position, into a buffer that already holds something: what serde_json writes.
+    #[test]
+    fn escape_bytes_matches_serde_json_at_every_length_and_position() {
+        let specials = ["\"", "\\", "\n", "\u{1}", "\u{1f}", "\u{7f}", "é"];
+        for len in 0..=40usize {
+            let plain = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"[..len].to_owned();
+            let mut cases = vec![plain.clone()];
+            for at in 0..len {
+                for special in specials {
+                    let mut s = plain[..at].to_owned();
+                    s.push_str(special);
+                    s.push_str(&plain[at + 1..]);
+                    cases.push(s);
+                }
+            }
+            for case in cases {
+                let mut out = b"prefix:".to_vec();
+                escape_bytes(&mut out, case.as_bytes());
+                let want = serde_json::to_string(&case).unwrap();
+                assert_eq!(
+                    std::str::from_utf8(&out[7..]).unwrap(),
+                    &want[1..want.len() - 1],
+                    "{case:?}"
+                );
+                assert_eq!(&out[..7], b"prefix:");
+            }
+        }
+    }
+
     fn encode(record: &Record<'_>, cap: usize) -> serde_json::Value {
         let mut buf = Vec::new();
         encode_entry(
@@ -1128,10 +1192,11 @@ pub(crate) mod tests {
             proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&s).unwrap());
         }
 
-        /// Instants close together (the same day, mostly) print as jiff prints them too: the day's text
-        /// kept from the last call is only reused for the same day.
+        /// Instants close together (the same day or the same second, mostly, and across midnight and
+        /// the epoch) print as jiff prints them too: the second's text kept from the last call is only
+        /// reused for the same second.
         #[test]
-        fn nearby_timestamps_print_as_jiff_prints_them(start in 0i64..300_000_000_000_000_000, steps in proptest::collection::vec(-90_000_000_000i64..90_000_000_000, 1..20)) {
+        fn nearby_timestamps_print_as_jiff_prints_them(start in proptest::prop_oneof![0i64..300_000_000_000_000_000, -3_000_000i64..3_000_000, proptest::strategy::Strategy::prop_map(0i64..20_000, |d: i64| d * 86_400_000_000 - 1_000_000)], steps in proptest::collection::vec(proptest::prop_oneof![-90_000_000_000i64..90_000_000_000, -2_000_000i64..2_000_000], 1..40)) {
             let mut micros = start;
             for step in steps {
                 micros += step;

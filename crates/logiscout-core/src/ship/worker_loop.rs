@@ -223,14 +223,9 @@ impl Worker {
                 } => {
                     let seq = self.received;
                     self.received += 1;
-                    if self
-                        .batcher
-                        .request_finished(&id, status, ended_at, duration_ms, now)
-                    {
-                        self.batcher.set_close_seq(&id, seq);
-                    } else {
-                        // No payload needed (or the start was lost): resolved now.
-                    }
+                    // False when no payload is needed (or the start was lost): resolved now.
+                    self.batcher
+                        .request_finished(&id, status, ended_at, duration_ms, seq, now);
                 }
                 Event::Flush { reply } => self.on_flush(reply),
             }

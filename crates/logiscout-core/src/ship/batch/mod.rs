@@ -288,6 +288,8 @@ type Slot = usize;
 #[derive(Debug)]
 struct Group {
     id: CorrelationId,
+    /// `id`'s hash in `Batcher::index`, kept so that removing or rehashing never hashes the ID again.
+    hash: u64,
     /// When the group was created, relative to the others: batches take groups in this order (the order
     /// of arrival), and `Batcher::work` is keyed by it.
     order: u64,
@@ -420,20 +422,18 @@ impl Batcher {
             hasher,
             ..
         } = self;
+        let hash = hasher.hash_one(&id);
         let vacant = match index.entry(
-            hasher.hash_one(&id),
+            hash,
             |&slot| holds(slots, slot as Slot, &id),
-            |&slot| {
-                slots[slot as Slot]
-                    .as_ref()
-                    .map_or(0, |g| hasher.hash_one(&g.id))
-            },
+            |&slot| slots[slot as Slot].as_ref().map_or(0, |g| g.hash),
         ) {
             Entry::Occupied(e) => return *e.get() as Slot,
             Entry::Vacant(v) => v,
         };
         let group = Group {
             id,
+            hash,
             order: self.next_order,
             request: None,
             logs: self.spare_logs.pop().unwrap_or_default(),
@@ -484,10 +484,7 @@ impl Batcher {
                 self.close_left(seq);
             }
             self.work.remove(&group.order);
-            if let Ok(entry) = self
-                .index
-                .find_entry(self.hasher.hash_one(&group.id), |&s| s as Slot == slot)
-            {
+            if let Ok(entry) = self.index.find_entry(group.hash, |&s| s as Slot == slot) {
                 entry.remove();
             }
             self.free.push(slot);
@@ -513,14 +510,16 @@ impl Batcher {
         self.group(slot).request = Some(meta);
     }
 
-    /// Records the end of the request `id`; true when its closing payload is now pending (then call
-    /// [`set_close_seq`](Self::set_close_seq)), false when it needs none (it never logged) or is unknown.
+    /// Records the end of the request `id`, received at the worker's receive index `seq`; true when its
+    /// closing payload is now pending (flushes wait for it), false when it needs none (it never logged)
+    /// or is unknown. One lookup of the group either way.
     pub(crate) fn request_finished(
         &mut self,
         id: &CorrelationId,
         status: Option<u16>,
         ended_at: Timestamp,
         duration_ms: f64,
+        seq: u64,
         now: Instant,
     ) -> bool {
         let Some(slot) = self.find(id) else {
@@ -535,29 +534,21 @@ impl Batcher {
         request.duration_ms = Some(duration_ms);
         let close = group.shipped_any || request.record_always || !group.logs.is_empty();
         if close {
-            self.update(slot, |g| g.needs_close = true);
+            let old = self.update(slot, |g| {
+                g.needs_close = true;
+                g.close_seq.replace(seq)
+            });
+            match old {
+                None => self.pending_closes += 1,
+                // A second end for the same request: the first one's index leaves, this one arrives.
+                Some(old) => self.close_left(old),
+            }
             self.oldest.get_or_insert(now);
         } else {
             // No logs, no payload (the Python client's rule), unless asked to record every request.
             self.remove(slot);
         }
         close
-    }
-
-    /// Records the worker's receive index of a request end whose closing payload is now pending (after
-    /// `request_finished` returned true).
-    pub(crate) fn set_close_seq(&mut self, id: &CorrelationId, seq: u64) {
-        if let Some(slot) = self.find(id) {
-            let group = self.group(slot);
-            if !group.needs_close {
-                return;
-            }
-            match group.close_seq.replace(seq) {
-                None => self.pending_closes += 1,
-                // A second end for the same request: the first one's index leaves, this one arrives.
-                Some(old) => self.close_left(old),
-            }
-        }
     }
 
     /// A pending end received at `seq` is no longer held (outside `take`, which counts its own).
@@ -802,8 +793,7 @@ mod tests {
         // Everything taken: nothing pending but the end of `r`, once it arrives.
         let _ = b.take();
         assert!(b.fence_drained(8));
-        assert!(b.request_finished(&id("r"), Some(200), Timestamp(9), 1.0, t));
-        b.set_close_seq(&id("r"), 9);
+        assert!(b.request_finished(&id("r"), Some(200), Timestamp(9), 1.0, 9, t));
         b.add_fence(10);
         assert!(!b.fence_drained(10), "the end of `r` is held");
         b.log(None, entry(11, "after the fence"), t);
@@ -848,7 +838,7 @@ mod tests {
         b.log(Some(id("r1")), entry(2_000, "a"), t);
         b.log(None, entry(2_500, "bg"), t);
         b.log(Some(id("r1")), entry(3_000, "b"), t);
-        b.request_finished(&id("r1"), Some(200), Timestamp(4_000), 3.0, t);
+        b.request_finished(&id("r1"), Some(200), Timestamp(4_000), 3.0, 0, t);
         assert!(!b.ready(t));
         assert!(b.ready(t + Duration::from_secs(30)));
         let (batch, over) = b.take();
@@ -876,13 +866,13 @@ mod tests {
         let t = Instant::now();
         let mut b = Batcher::new(id("proc"), 200, 4 << 20, Duration::from_secs(1));
         b.request_started(id("quiet"), meta("/"));
-        b.request_finished(&id("quiet"), Some(204), Timestamp(2), 1.0, t);
+        b.request_finished(&id("quiet"), Some(204), Timestamp(2), 1.0, 0, t);
         assert!(b.is_idle());
         assert!(b.take().0.is_none());
         let mut m = meta("/health");
         m.record_always = true;
         b.request_started(id("access"), m);
-        b.request_finished(&id("access"), Some(200), Timestamp(2), 1.0, t);
+        b.request_finished(&id("access"), Some(200), Timestamp(2), 1.0, 0, t);
         let json = encode(&b.take().0.unwrap());
         assert_eq!(json["payloads"][0]["logs"], serde_json::json!([]));
         assert_eq!(json["payloads"][0]["request"]["statusCode"], 200);
@@ -897,7 +887,7 @@ mod tests {
         let first = encode(&b.take().0.unwrap());
         assert_eq!(first["payloads"][0]["endedAt"], serde_json::Value::Null);
         assert!(first["payloads"][0]["request"].get("statusCode").is_none());
-        b.request_finished(&id("slow"), Some(500), Timestamp(9), 7.0, t);
+        b.request_finished(&id("slow"), Some(500), Timestamp(9), 7.0, 0, t);
         assert!(b.ready(t + Duration::from_secs(1)));
         let second = encode(&b.take().0.unwrap());
         assert_eq!(second["payloads"][0]["correlationId"], "slow");
@@ -914,7 +904,7 @@ mod tests {
         for i in 0..1000 {
             b.log(Some(id("big")), entry(i, &format!("m{i}")), t);
         }
-        b.request_finished(&id("big"), Some(201), Timestamp(2_000), 2.0, t);
+        b.request_finished(&id("big"), Some(201), Timestamp(2_000), 2.0, 0, t);
         let mut seen = Vec::new();
         let mut batches = 0;
         while b.ready(t) {
@@ -977,7 +967,7 @@ mod tests {
         for i in 0..4 {
             b.log(None, entry(i, &format!("p{i}")), t);
         }
-        b.request_finished(&id("a"), Some(200), Timestamp(9), 1.0, t);
+        b.request_finished(&id("a"), Some(200), Timestamp(9), 1.0, 0, t);
         let batch = b.take().0.unwrap();
         let (x, y) = batch.split().ok().unwrap();
         assert_eq!(x.log_count() + y.log_count(), 9);
@@ -1091,7 +1081,7 @@ mod tests {
                         expected[slot].push(n);
                         n += 1;
                     }
-                    2 => { if started[r] { b.request_finished(&rid, Some(200), Timestamp(1), 1.0, t); started[r] = false; } }
+                    2 => { if started[r] { b.request_finished(&rid, Some(200), Timestamp(1), 1.0, 0, t); started[r] = false; } }
                     _ => { if b.ready(t + Duration::from_millis(10)) { drain(&mut b, &mut got)?; } }
                 }
             }
@@ -1167,11 +1157,10 @@ mod tests {
                     }
                     Ev::End(r) => {
                         let cid = id(&format!("r{r}"));
-                        let a = new.request_finished(&cid, Some(200), Timestamp(seq as i64), 1.5, now);
+                        let a = new.request_finished(&cid, Some(200), Timestamp(seq as i64), 1.5, seq, now);
                         let b = old.request_finished(&cid, Some(200), Timestamp(seq as i64), 1.5, now);
                         prop_assert_eq!(a, b);
-                        if a {
-                            new.set_close_seq(&cid, seq);
+                        if b {
                             old.set_close_seq(&cid, seq);
                         }
                         seq += 1;
@@ -1309,8 +1298,7 @@ mod tests {
         }
         for r in 0..50_000 {
             let rid = id(&format!("r{r}"));
-            assert!(b.request_finished(&rid, Some(200), Timestamp(1), 1.0, t));
-            b.set_close_seq(&rid, r as u64);
+            assert!(b.request_finished(&rid, Some(200), Timestamp(1), 1.0, r as u64, t));
         }
         b.add_fence(50_000);
         assert!(!b.fence_drained(50_000));

@@ -7,12 +7,8 @@
 //!
 //! `cargo bench -p logiscout-bench --bench hot_floor`
 //!
-//! The owned record ([`FloorRecord`]) is the minimum that can leave the calling thread without borrowing
-//! from it: the clock read (every logger timestamps at the call), the level, the integer and the float by
-//! value, the string value copied into a `String` (one allocation: it is borrowed from the caller), the
-//! message as `&'static str` (a literal message needs no copy, as `log`'s `Arguments::as_str` allows), and
-//! the correlation ID of the current scope as a shared `Arc<str>` read from a thread-local, as logiscout's
-//! scope does (one reference-count increment).
+//! The owned record and the call are in `crates/logiscout-callgrind/src/facade.rs` (shared with the
+//! facade floor's bench and the instruction counts of `facade_floor`), described there.
 //!
 //! Groups (see `logiscout_bench::peers`): `hot_path_1_thread` (ns per call, one thread),
 //! `hot_path_2_threads` (two threads at once, each in its own scope; the figure is wall time per call =
@@ -24,49 +20,20 @@
 //! Every 10,000 calls the bench waits, untimed, until the consumer received them all, so the queue never
 //! fills; at the end it asserts that no `try_send` failed and that received = timed calls.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+#[path = "../../logiscout-callgrind/src/facade.rs"]
+mod facade;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use criterion::{Criterion, Throughput};
-use crossbeam_channel::Sender;
+use facade::{floor_log, scope};
 use log::Level;
 use logiscout_bench::peers;
 
 const NAME: &str = "floor_queue";
 
-/// logiscout's queue kind, with this capacity.
-const QUEUE_CAPACITY: usize = 65_536;
-
-/// The benchmark record, owned, as it crosses to the consumer thread.
-#[allow(dead_code)] // The consumer only drops records: the fields are the cost being measured.
-struct FloorRecord {
-    time: SystemTime,
-    level: Level,
-    user_id: u64,
-    ratio: f64,
-    region: String,
-    message: &'static str,
-    correlation_id: Option<Arc<str>>,
-}
-
-static QUEUE: OnceLock<Sender<FloorRecord>> = OnceLock::new();
 static MAX_LEVEL: AtomicUsize = AtomicUsize::new(0);
-static SEND_FAILED: AtomicU64 = AtomicU64::new(0);
-static RECEIVED: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static SCOPE: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
-}
-
-/// Runs `body` with `id` as this thread's current correlation ID.
-fn scope<R>(id: &Arc<str>, body: impl FnOnce() -> R) -> R {
-    let previous = SCOPE.with(|s| s.replace(Some(id.clone())));
-    let result = body();
-    SCOPE.with(|s| *s.borrow_mut() = previous);
-    result
-}
 
 /// The static level check at the call site.
 #[inline(always)]
@@ -74,45 +41,17 @@ fn enabled(level: Level) -> bool {
     level as usize <= MAX_LEVEL.load(Ordering::Relaxed)
 }
 
-/// The call: builds the owned record and hands it off.
-#[inline(never)]
-fn floor_log(level: Level, user_id: u64, ratio: f64, region: &str, message: &'static str) {
-    let record = FloorRecord {
-        time: SystemTime::now(),
-        level,
-        user_id,
-        ratio,
-        region: region.to_owned(),
-        message,
-        correlation_id: SCOPE.with(|s| s.borrow().clone()),
-    };
-    let queue = QUEUE.get().expect("the floor queue is not set up");
-    if queue.try_send(record).is_err() {
-        SEND_FAILED.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Starts the consumer thread and sets the level to info.
 fn init() {
-    let (tx, rx) = crossbeam_channel::bounded::<FloorRecord>(QUEUE_CAPACITY);
-    std::thread::Builder::new()
-        .name("floor-consumer".into())
-        .spawn(move || {
-            for record in rx {
-                drop(record);
-                RECEIVED.fetch_add(1, Ordering::SeqCst);
-            }
-        })
-        .expect("spawn the floor consumer thread");
-    assert!(QUEUE.set(tx).is_ok(), "the floor queue is set up twice");
+    facade::start_consumer();
     MAX_LEVEL.store(Level::Info as usize, Ordering::Relaxed);
 }
 
 fn drain() {
     let calls = peers::calls_made();
     peers::wait_until(NAME, || {
-        let received = RECEIVED.load(Ordering::SeqCst);
-        let failed = SEND_FAILED.load(Ordering::SeqCst);
+        let received = facade::received();
+        let failed = facade::send_failed();
         (
             received + failed >= calls,
             format!("consumer received {received} of {calls} records"),
@@ -155,8 +94,8 @@ fn bench(c: &mut Criterion) {
 
     drain();
     let calls = peers::calls_made();
-    let received = RECEIVED.load(Ordering::SeqCst);
-    let failed = SEND_FAILED.load(Ordering::SeqCst);
+    let received = facade::received();
+    let failed = facade::send_failed();
     eprintln!(
         "{NAME}: {calls} timed calls, consumer received {received}, try_send failed {failed}"
     );

@@ -1,8 +1,7 @@
 //! The three criterion groups every logger behind the `log` facade is measured in (see
-//! `logiscout_bench::peers`), written once for `hot_logiscout`, `hot_env_logger`, `hot_opentelemetry` and
-//! `hot_ftlog`. (The tracing benches share `common/tracing_event.rs` instead, the OpenTelemetry ones
-//! `common/otel.rs`; `hot_floor` has no logger at all, so it spells
-//! out its calls.)
+//! `logiscout_bench::peers`), written once for `hot_logiscout`, `hot_env_logger`, `hot_opentelemetry`,
+//! `hot_ftlog` and `hot_facade_floor`. (The tracing benches share `common/tracing_event.rs` instead, the
+//! OpenTelemetry ones `common/otel.rs`; `hot_floor` has no logger at all, so it spells out its calls.)
 
 use std::time::Duration;
 

@@ -144,7 +144,7 @@ fn bar_row(chart: &mut Chart<'_, '_>, row: f64, b: &Bar, axis_max: f64) -> Resul
     let is_ls = b.name == "logiscout";
     let fill = if is_ls {
         HIGHLIGHT
-    } else if b.name == "floor_queue" {
+    } else if b.name == "floor_queue" || b.name == "facade_floor" {
         FLOOR
     } else {
         OTHER

@@ -14,12 +14,13 @@ pub const HOT_2: &str = "hot_path_2_threads";
 /// `debug!` under an `info` filter.
 pub const DISABLED: &str = "disabled_level";
 /// The loggers of the hot-path groups, in the order the issue lists them.
-pub const LOGGERS: [&str; 6] = [
+pub const LOGGERS: [&str; 7] = [
     "logiscout",
     "env_logger",
     "tracing_json_nonblocking",
     "opentelemetry_batch",
     "ftlog",
+    "facade_floor",
     "floor_queue",
 ];
 /// Criterion groups of the in-process middleware bench (`cargo bench -p logiscout-tower --bench middleware`).

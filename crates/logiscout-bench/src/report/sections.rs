@@ -12,6 +12,7 @@ pub fn display_name(function: &str) -> String {
         "tracing_json_nonblocking" => "tracing JSON, non-blocking".into(),
         "opentelemetry_batch" => "OpenTelemetry batch".into(),
         "ftlog" => "ftlog (prints no key-values)".into(),
+        "facade_floor" => "facade floor: log facade only".into(),
         "floor_queue" => "floor: bare queue".into(),
         other => other.into(),
     }

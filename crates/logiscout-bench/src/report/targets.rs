@@ -150,6 +150,28 @@ pub fn targets(inputs: &Inputs) -> Vec<Target> {
             )
         });
     out.push(target("RSS growth ≤ cap + constant", rss));
+    // Issue 18's time target, and what it asks of any `log` backend: the facade floor is the least one
+    // does (`benches/hot_facade_floor.rs`), against the same floor.
+    out.push(target(
+        "issue 18: logiscout ≤ 1.0 × the floor (`floor_queue`)",
+        vs("floor_queue", 1.0),
+    ));
+    let facade = || -> Option<(String, bool)> {
+        let f = c.bench(HOT_1, "facade_floor")?.est.median;
+        let p = c.bench(HOT_1, "floor_queue")?.est.median;
+        if p <= 0.0 {
+            return None;
+        }
+        let r = f / p;
+        Some((
+            format!("{} ({} vs {})", fmt_ratio(r), fmt_ns(f), fmt_ns(p)),
+            r <= 1.0,
+        ))
+    };
+    out.push(target(
+        "the same for any `log` backend: the facade floor (`facade_floor`) ≤ 1.0 × the floor",
+        facade(),
+    ));
     out
 }
 

@@ -197,7 +197,78 @@ fn capture_with(
 ///
 /// Fails only on a malformed capture, which `capture` never produces.
 pub(crate) fn render(capture: &Capture, out: &mut Vec<u8>, cap: usize) -> Result<(), Malformed> {
-    render_line(capture, out, cap, None, None)
+    let (Some(message), Some(target)) = (capture.message, capture.target) else {
+        return render_line(capture, out, cap, None, None);
+    };
+    let key = HeadKey {
+        level: capture.level,
+        message: (message.as_ptr() as usize, message.len()),
+        target: (target.as_ptr() as usize, target.len()),
+        cap,
+    };
+    let base = out.len();
+    let cached = HEADS
+        .try_with(|heads| {
+            let mut heads = heads.try_borrow_mut().ok()?;
+            if heads.is_empty() {
+                heads.resize_with(HEAD_SLOTS, || (None, Vec::new()));
+            }
+            let (held, bytes) = &mut heads[key.slot()];
+            if *held != Some(key) {
+                *held = None;
+                bytes.clear();
+                bytes.push(b'{');
+                // The message and target are not in the capture's buffer: nothing is read.
+                write_head(capture, bytes, cap, &mut Reader { buf: &[], pos: 0 }).ok()?;
+                if bytes.len() > HEAD_MAX_BYTES {
+                    *bytes = Vec::new();
+                    return None;
+                }
+                *held = Some(key);
+            }
+            out.extend_from_slice(bytes);
+            Some(())
+        })
+        .ok()
+        .flatten();
+    if cached.is_none() {
+        return render_line(capture, out, cap, None, None);
+    }
+    let mut r = Reader {
+        buf: &capture.buf,
+        pos: 0,
+    };
+    render_tail(capture, &mut r, out, cap, base, None)
+}
+
+/// What a record's head depends on when its message and target are both literals: their addresses and
+/// lengths name their text for the whole run (a `&'static str` never changes), so the head rendered
+/// once is the head of every record made by that call site.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct HeadKey {
+    level: WireLevel,
+    message: (usize, usize),
+    target: (usize, usize),
+    cap: usize,
+}
+
+impl HeadKey {
+    fn slot(&self) -> usize {
+        let h = (self.message.0 ^ self.target.0.rotate_left(17) ^ self.message.1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 58) % HEAD_SLOTS
+    }
+}
+
+/// Heads kept per thread (a direct-mapped table: a new call site takes its slot), and the longest kept:
+/// at most 64 × 256 bytes per rendering thread (the worker's).
+const HEAD_SLOTS: usize = 64;
+const HEAD_MAX_BYTES: usize = 256;
+
+thread_local! {
+    /// The heads [`render`] wrote last, by call site (see [`HeadKey`]).
+    static HEADS: std::cell::RefCell<Vec<(Option<HeadKey>, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Writes the record as [`render`] does, with a `timestamp` first and a console line's `extras` last when
@@ -220,8 +291,20 @@ pub(crate) fn render_line(
         let _ = write!(out, "{ts}");
         out.extend_from_slice(b"\",");
     }
+    // The record cap counts from the `{`, as if the timestamp were not there.
     let base = out.len() - 1;
-    let record_cap = capture.record_cap as usize;
+    write_head(capture, out, cap, &mut r)?;
+    render_tail(capture, &mut r, out, cap, base, extras)
+}
+
+/// `"level":…,"message":…,"loggerName":…,"metadata":{`: the record after its `{` (and timestamp) up to
+/// its key-values (the message and target read from `r` when the capture copied them).
+fn write_head(
+    capture: &Capture,
+    out: &mut Vec<u8>,
+    cap: usize,
+    r: &mut Reader<'_>,
+) -> Result<(), Malformed> {
     out.extend_from_slice(b"\"level\":\"");
     out.extend_from_slice(capture.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
@@ -235,7 +318,20 @@ pub(crate) fn render_line(
         None => r.json_str(out)?,
     }
     out.extend_from_slice(b",\"metadata\":{");
-    render_metadata(&mut r, out, cap, base, record_cap)?;
+    Ok(())
+}
+
+/// The rest of the record after its head: the key-values (the record cap counted from `base`, where the
+/// `{` would be without a timestamp), the exception, a console line's extras, and the end.
+fn render_tail(
+    capture: &Capture,
+    r: &mut Reader<'_>,
+    out: &mut Vec<u8>,
+    cap: usize,
+    base: usize,
+    extras: Option<&LineExtras<'_>>,
+) -> Result<(), Malformed> {
+    render_metadata(r, out, cap, base, capture.record_cap as usize)?;
     out.extend_from_slice(b"},\"exception\":");
     match r.byte()? {
         NO_EXCEPTION => out.extend_from_slice(b"null"),
@@ -1124,6 +1220,75 @@ mod tests {
             capture(Vec::new(), &record, WireLevel::Info, 64, 1 << 20),
             Err((CaptureError::Encode(_), _))
         ));
+    }
+
+    /// Records of many call sites (literal messages and targets), levels and caps, in an order that makes
+    /// them share and take each other's slots: [`render`]'s kept heads write what `render_line` writes.
+    #[test]
+    fn kept_heads_render_what_render_line_renders() {
+        let text = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug];
+        // 150 call sites for 64 slots, some with heads too long to keep.
+        let sites: Vec<(&'static str, &'static str, usize, Level)> = (0..150)
+            .map(|i| {
+                let message = if i % 23 == 0 {
+                    text("x".repeat(300))
+                } else {
+                    text(format!("site {i} \"quoted\" {}", "é".repeat(i % 7)))
+                };
+                let target = text(format!("crate_{}::module", i % 11));
+                (message, target, [8, 64, 1024][i % 3], levels[i % 4])
+            })
+            .collect();
+        let mut hits = 0;
+        let mut state = 0x2545_f491_u64;
+        for n in 0..6_000u64 {
+            // A few sites at a time, hot for a while, as a program's call sites are.
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let pick = if state >> 62 == 0 {
+                (state >> 33) as usize
+            } else {
+                (n / 40) as usize * 3 + (state >> 60) as usize % 3
+            };
+            let (message, target, cap, level) = sites[pick % sites.len()];
+            let kvs = [("n", n)];
+            let record = Record::builder()
+                .level(level)
+                .args(format_args!("literal"))
+                .module_path_static(Some("a::b"))
+                .target("a::b")
+                .key_values(&kvs)
+                .build();
+            let level = WireLevel::from_log(level, false);
+            let mut capture = capture(Vec::new(), &record, level, cap, usize::MAX).unwrap();
+            // Literals both, so neither is in the buffer: another call site's.
+            assert_eq!(
+                (capture.message, capture.target),
+                (Some("literal"), Some("a::b"))
+            );
+            capture.message = Some(message);
+            capture.target = Some(target);
+            let key = HeadKey {
+                level,
+                message: (message.as_ptr() as usize, message.len()),
+                target: (target.as_ptr() as usize, target.len()),
+                cap,
+            };
+            hits += usize::from(
+                HEADS.with(|h| h.borrow().get(key.slot()).is_some_and(|s| s.0 == Some(key))),
+            );
+            let mut kept = b"before".to_vec();
+            render(&capture, &mut kept, cap).unwrap();
+            let mut fresh = b"before".to_vec();
+            render_line(&capture, &mut fresh, cap, None, None).unwrap();
+            assert_eq!(
+                String::from_utf8(kept).unwrap(),
+                String::from_utf8(fresh).unwrap()
+            );
+        }
+        assert!(hits > 3_000, "the kept heads were used: {hits} of 6,000");
     }
 
     #[test]

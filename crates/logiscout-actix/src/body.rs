@@ -15,9 +15,9 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> CorrelatedMessageBody<B> {
-    pub(crate) fn new(inner: B, ctx: Context) -> Self {
+    pub(crate) fn new(inner: B, ctx: Option<Context>) -> Self {
         CorrelatedMessageBody {
-            inner: Scoped::new(Some(ctx), inner),
+            inner: Scoped::new(ctx, inner),
         }
     }
 }
@@ -26,13 +26,22 @@ impl<B: MessageBody> MessageBody for CorrelatedMessageBody<B> {
     type Error = B::Error;
 
     fn size(&self) -> BodySize {
-        self.inner.get_ref().map_or(BodySize::None, B::size)
+        // Ended (released at its end): nothing more to come.
+        self.inner.get_ref().map_or(BodySize::Sized(0), B::size)
     }
 
     fn poll_next(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        self.project().inner.enter(|body| body.poll_next(cx))
+        // At its end the inner body is dropped inside this poll's scope entry (its destructors run in the
+        // scope), not by a second entry when the response is dropped.
+        self.project()
+            .inner
+            .enter_until(
+                |body| body.poll_next(cx),
+                |polled, _| matches!(polled, Poll::Ready(None)),
+            )
+            .unwrap_or(Poll::Ready(None))
     }
 }

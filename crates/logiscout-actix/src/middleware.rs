@@ -1,13 +1,16 @@
 use std::fmt;
 use std::future::{ready, Future, Ready};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
-use logiscout_core::correlation::{self, CorrelationId};
+use bytes::Bytes;
+use logiscout_core::correlation::{self, CorrelationId, Scoped};
 use logiscout_core::middleware::{IncomingRequest, RequestGuard, RequestPolicy};
 
 use crate::body::CorrelatedMessageBody;
@@ -173,48 +176,134 @@ where
 {
     type Response = Respond<B>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+    type Future = ResponseFuture<S::Future, B>;
 
     forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let options = &*self.options;
         let headers = req.headers();
+        let mut incoming_values = headers.get_all(&options.header);
+        let incoming_value = incoming_values.next();
         let incoming = IncomingRequest::new(req.method().as_str(), req.path())
-            .correlation_header(headers.get(&options.header).map(HeaderValue::as_bytes))
+            .correlation_header(incoming_value.map(HeaderValue::as_bytes))
             .traceparent(headers.get(&TRACEPARENT).map(HeaderValue::as_bytes));
         let ctx = options.policy.start(incoming);
-        let id = ctx.correlation_id().clone();
-        // `start` returns valid IDs only (ASCII from a safe alphabet): the fallback is never taken.
-        let value =
-            HeaderValue::from_str(id.as_str()).unwrap_or(HeaderValue::from_static("invalid"));
-        req.headers_mut()
-            .insert(options.header.clone(), value.clone());
-        req.extensions_mut().insert(id);
-        let header = options.header.clone();
-        // The handler's synchronous part runs in the scope too.
-        let fut = correlation::sync_scope(ctx.clone(), || self.service.call(req));
-        let fut = correlation::scope(ctx.clone(), fut);
-        Box::pin(async move {
-            let mut finish = RequestGuard::new(ctx.clone());
-            match fut.await {
-                Ok(response) => {
-                    finish.record(response.status().as_u16());
-                    let mut response =
-                        response.map_body(|_, body| CorrelatedMessageBody::new(body, ctx));
-                    response.headers_mut().insert(header, value);
-                    Ok(response)
+        let id = ctx.correlation_id();
+        // The request's own header is the ID (its only value): the request stays as it is, and the response
+        // echoes that value (a reference-counted clone, no copy).
+        let incoming_value_seen = incoming_value.is_some();
+        let kept = incoming_value
+            .filter(|v| v.as_bytes() == id.as_str().as_bytes())
+            .filter(|_| incoming_values.next().is_none())
+            .cloned();
+        let value = match kept {
+            Some(value) => value,
+            None => {
+                let value = header_value(id);
+                let headers = req.headers_mut();
+                if incoming_value_seen {
+                    // Replaces every value the request brought.
+                    headers.insert(options.header.clone(), value.clone());
+                } else {
+                    // Not there yet: nothing to replace (cheaper than `insert`, which hands back what it replaced).
+                    headers.append(options.header.clone(), value.clone());
                 }
-                Err(err) => {
-                    // An error no handler turned into a response: the response actix will send for it
-                    // is made here, so it carries the ID and its status is recorded.
-                    let mut response = err.error_response();
-                    response.headers_mut().insert(header, value);
-                    finish.record(response.status().as_u16());
-                    Err(actix_web::error::InternalError::from_response(err, response).into())
-                }
+                value
             }
-        })
+        };
+        req.extensions_mut().insert(id.clone());
+        let guard = RequestGuard::new(ctx.clone());
+        // The handler's synchronous part runs in the scope too.
+        let inner = correlation::sync_scope(ctx.clone(), || self.service.call(req));
+        ResponseFuture {
+            inner: Scoped::new(Some(ctx), inner),
+            guard,
+            header: options.header.clone(),
+            value,
+            _body: PhantomData,
+        }
+    }
+}
+
+/// The ID as a header value for the request and the response: one buffer, shared by both (a clone is a
+/// reference count, where a copied value's first clone allocated again).
+fn header_value(id: &CorrelationId) -> HeaderValue {
+    // `start` returns valid IDs only (ASCII from a safe alphabet): the fallback is never taken.
+    HeaderValue::from_maybe_shared(Bytes::from_owner(IdBytes(id.clone())))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// A [`CorrelationId`] as the owner of a [`Bytes`].
+struct IdBytes(CorrelationId);
+
+impl AsRef<[u8]> for IdBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_str().as_bytes()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`CorrelationMiddleware`]: runs the inner service's future in the
+    /// correlation scope, echoes the ID on the response (error responses too), and records the request's
+    /// end.
+    ///
+    /// Dropped before a response, its guard records the end: 500 while a panic unwinds, 499 otherwise
+    /// (the client went away, as nginx logs it).
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        inner: Scoped<F>,
+        guard: RequestGuard,
+        header: HeaderName,
+        value: HeaderValue,
+        _body: PhantomData<fn() -> B>,
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("header", &self.header)
+            .field("value", &self.value)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, B> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: MessageBody,
+{
+    type Output = Result<Respond<B>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Poll::Ready(result) = this.inner.as_mut().poll(cx) else {
+            return Poll::Pending;
+        };
+        match result {
+            Ok(response) => {
+                this.guard.record(response.status().as_u16());
+                let ctx = this.inner.context().cloned();
+                let mut response =
+                    response.map_body(|_, body| CorrelatedMessageBody::new(body, ctx));
+                response
+                    .headers_mut()
+                    .insert(this.header.clone(), this.value.clone());
+                Poll::Ready(Ok(response))
+            }
+            Err(err) => {
+                // An error no handler turned into a response: the response actix will send for it is made
+                // here, so it carries the ID and its status is recorded.
+                let mut response = err.error_response();
+                response
+                    .headers_mut()
+                    .insert(this.header.clone(), this.value.clone());
+                this.guard.record(response.status().as_u16());
+                let err = actix_web::error::InternalError::from_response(err, response);
+                Poll::Ready(Err(err.into()))
+            }
+        }
     }
 }
 
@@ -267,6 +356,49 @@ mod tests {
             .to_request();
         let body = test::call_and_read_body(&app, req).await;
         assert_eq!(body, "same-id-1 same-id-1");
+    }
+
+    #[actix_web::test]
+    async fn the_request_holds_the_one_id_once() {
+        async fn values(req: actix_web::HttpRequest) -> HttpResponse {
+            let all: Vec<&str> = req
+                .headers()
+                .get_all("x-correlation-id")
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            HttpResponse::Ok().body(all.join(","))
+        }
+        let app = test::init_service(
+            App::new()
+                .wrap(Correlation)
+                .route("/", web::get().to(values)),
+        )
+        .await;
+        for (incoming, want) in [
+            (&["dup-1", "dup-2"][..], Some("dup-1")),
+            (&["bad id", "ok-2"][..], None),
+            (&["one-1"][..], Some("one-1")),
+            (&[][..], None),
+        ] {
+            let mut req = test::TestRequest::get().uri("/");
+            for v in incoming {
+                req = req.append_header(("x-correlation-id", *v));
+            }
+            let resp = test::call_service(&app, req.to_request()).await;
+            let echoed = resp
+                .headers()
+                .get("x-correlation-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            match want {
+                Some(want) => assert_eq!(echoed, want),
+                None => assert_eq!(echoed.len(), 36, "a UUID"),
+            }
+            let seen = test::read_body(resp).await;
+            assert_eq!(seen, echoed, "{incoming:?}");
+        }
     }
 
     #[actix_web::test]

@@ -51,7 +51,9 @@ use crate::trace::TraceContext;
 #[derive(Clone)]
 pub struct RequestPolicy {
     trust_incoming: bool,
-    generator: Arc<dyn Fn() -> CorrelationId + Send + Sync>,
+    /// `None`: the default, [`CorrelationId::generate`], called directly (no indirect call) and known to
+    /// make valid IDs (not checked byte by byte on every request).
+    generator: Option<Arc<dyn Fn() -> CorrelationId + Send + Sync>>,
     record_all_requests: bool,
     trace_context: bool,
 }
@@ -78,7 +80,7 @@ impl RequestPolicy {
     pub fn new() -> Self {
         RequestPolicy {
             trust_incoming: true,
-            generator: Arc::new(CorrelationId::generate),
+            generator: None,
             record_all_requests: false,
             trace_context: true,
         }
@@ -96,7 +98,7 @@ impl RequestPolicy {
         mut self,
         generator: impl Fn() -> CorrelationId + Send + Sync + 'static,
     ) -> Self {
-        self.generator = Arc::new(generator);
+        self.generator = Some(Arc::new(generator));
         self
     }
 
@@ -141,15 +143,16 @@ impl RequestPolicy {
         let id = self.choose_id(&incoming, parent.as_ref());
         let info = RequestInfo::new(incoming.method, incoming.path)
             .record_always(self.record_all_requests);
-        let mut ctx = Context::new(id).with_request(info);
-        if self.trace_context {
-            let trace = match parent {
-                Some(parent) => parent.child(),
-                None => TraceContext::new_root(),
-            };
-            ctx = ctx.with_trace(trace);
+        let trace = self.trace_context.then(|| match parent {
+            Some(parent) => parent.child(),
+            None => TraceContext::new_root(),
+        });
+        let ctx = Context::for_request(id, trace, info);
+        // Only a request that records always is announced at its start (`request_started` would look
+        // up the logger to find that out).
+        if self.record_all_requests {
+            request_started(&ctx);
         }
-        request_started(&ctx);
         ctx
     }
 
@@ -173,7 +176,10 @@ impl RequestPolicy {
                 return CorrelationId::new(parent.trace_id_hex());
             }
         }
-        let generated = (self.generator)();
+        let Some(generator) = &self.generator else {
+            return CorrelationId::generate();
+        };
+        let generated = generator();
         // A valid ID is ASCII from a safe alphabet, so it always makes a header value; a generator's odd
         // output is replaced rather than sent raw.
         if valid(&generated) {
@@ -197,6 +203,7 @@ pub struct IncomingRequest<'a> {
 impl<'a> IncomingRequest<'a> {
     /// A request with this method and path (a query string or fragment in `path` is left out of what
     /// ships: it may hold secrets).
+    #[inline]
     pub fn new(method: &'a str, path: &'a str) -> Self {
         IncomingRequest {
             method,
@@ -208,12 +215,14 @@ impl<'a> IncomingRequest<'a> {
     }
 
     /// The value of the correlation header, if the request has one.
+    #[inline]
     pub fn correlation_header(mut self, value: Option<&'a [u8]>) -> Self {
         self.correlation_header = value;
         self
     }
 
     /// The value of the `traceparent` header, if the request has one.
+    #[inline]
     pub fn traceparent(mut self, value: Option<&'a [u8]>) -> Self {
         self.traceparent = value;
         self
@@ -221,6 +230,7 @@ impl<'a> IncomingRequest<'a> {
 
     /// An ID decided before this middleware (e.g. by tower-http's `SetRequestIdLayer`): it wins when
     /// valid, trusted or not (it is the application's own decision).
+    #[inline]
     pub fn preset_id(mut self, id: Option<CorrelationId>) -> Self {
         self.preset = id;
         self
@@ -331,6 +341,23 @@ mod tests {
         assert_eq!(preset.correlation_id().as_str(), "preset-1");
         let generated = start(&policy, None, None);
         assert_eq!(generated.correlation_id().as_str().len(), 36, "a UUID");
+    }
+
+    #[test]
+    fn the_default_generator_makes_valid_uuids() {
+        let policy = RequestPolicy::new();
+        let a = start(&policy, None, None);
+        let b = start(&policy, Some(b"has space"), None);
+        for id in [a.correlation_id(), b.correlation_id()] {
+            assert_eq!(id.as_str().len(), 36);
+            assert!(CorrelationId::parse(id.as_str()).is_ok(), "{id}");
+        }
+        assert_ne!(a.correlation_id(), b.correlation_id());
+        let info = a.request().unwrap();
+        assert_eq!((&*info.method, info.path.as_str()), ("GET", "/x"));
+        assert!(!info.record_always);
+        let all = start(&policy.clone().record_all_requests(true), None, None);
+        assert!(all.request().unwrap().record_always);
     }
 
     #[test]

@@ -14,9 +14,9 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> CorrelatedBody<B> {
-    pub(crate) fn new(inner: B, ctx: Context) -> Self {
+    pub(crate) fn new(inner: B, ctx: Option<Context>) -> Self {
         CorrelatedBody {
-            inner: Scoped::new(Some(ctx), inner),
+            inner: Scoped::new(ctx, inner),
         }
     }
 }
@@ -29,7 +29,19 @@ impl<B: Body> Body for CorrelatedBody<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.enter(|body| body.poll_frame(cx))
+        // At its end the inner body is dropped inside this poll's scope entry (its destructors run in the
+        // scope), not by a second entry when the response is dropped.
+        self.project()
+            .inner
+            .enter_until(
+                |body| body.poll_frame(cx),
+                |polled, body| match polled {
+                    Poll::Ready(None) => true,
+                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+                    Poll::Ready(Some(Err(_))) | Poll::Pending => false,
+                },
+            )
+            .unwrap_or(Poll::Ready(None))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -37,9 +49,10 @@ impl<B: Body> Body for CorrelatedBody<B> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
-            .get_ref()
-            .map(Body::size_hint)
-            .unwrap_or_default()
+        match self.inner.get_ref() {
+            Some(body) => body.size_hint(),
+            // Ended: nothing more to come.
+            None => SizeHint::with_exact(0),
+        }
     }
 }

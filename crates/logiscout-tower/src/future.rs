@@ -17,7 +17,6 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Scoped<F>,
-        ctx: Context,
         guard: RequestGuard,
         header: HeaderName,
         value: HeaderValue,
@@ -27,9 +26,8 @@ pin_project_lite::pin_project! {
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(inner: F, ctx: Context, header: HeaderName, value: HeaderValue) -> Self {
         ResponseFuture {
-            inner: Scoped::new(Some(ctx.clone()), inner),
             guard: RequestGuard::new(ctx.clone()),
-            ctx,
+            inner: Scoped::new(Some(ctx), inner),
             header,
             value,
         }
@@ -43,7 +41,7 @@ where
     type Output = Result<Response<CorrelatedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         // A panic unwinding out of the handler passes through here: record the request as a 500 (what
         // an outer `CatchPanicLayer` answers, which may drop this future only after it caught the panic)
         // before the unwinding goes on.
@@ -51,7 +49,7 @@ where
             guard: &mut *this.guard,
             armed: true,
         };
-        let polled = this.inner.poll(cx);
+        let polled = this.inner.as_mut().poll(cx);
         panic_guard.armed = false;
         drop(panic_guard);
         let result = match polled {
@@ -65,7 +63,8 @@ where
                 parts
                     .headers
                     .insert(this.header.clone(), this.value.clone());
-                let body = CorrelatedBody::new(body, this.ctx.clone());
+                // The scope's context (its future is done), for the body's polls.
+                let body = CorrelatedBody::new(body, this.inner.context().cloned());
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
             Err(e) => {

@@ -65,8 +65,9 @@ pub(super) struct Shared {
     /// that came meanwhile is not missed.
     pub(super) successes: AtomicU64,
     /// Set by the worker while it waits for work. The hot path looks at the queue's length (a cache line
-    /// the worker writes on every receive) and wakes it only then; while the worker is busy, a log call
-    /// reads just this flag, which stays unchanged in its cache.
+    /// the worker writes on every receive) and wakes it only then, clearing the flag so that one call
+    /// wakes it; while the worker is busy, a log call reads just this flag, which stays unchanged in its
+    /// cache.
     pub(super) waiting: AtomicBool,
     pub(super) counters: Counters,
     /// Bytes held by records from enqueue until they are sent or dropped.
@@ -209,7 +210,12 @@ impl Shared {
                 if self.closed.load(Ordering::SeqCst) {
                     // Shutdown raced this record: whoever receives it now counts it exactly once.
                     self.discard_queued();
-                } else if self.waiting.load(Ordering::SeqCst) && self.tx.len() >= self.wake_at {
+                } else if self.waiting.load(Ordering::SeqCst)
+                    && self.tx.len() >= self.wake_at
+                    // One call wakes it: the worker runs on a core of its own only if there is one, and
+                    // until it does, every later call would see it still waiting and notify again.
+                    && self.waiting.swap(false, Ordering::SeqCst)
+                {
                     self.wake.notify_one();
                 }
                 Ok(())

@@ -12,6 +12,13 @@
 //! bounded however long it runs: the counters, and at most [`SinkConfig::dedup_window`] batch IDs. It keeps
 //! nothing per correlation ID.
 //!
+//! CPU: a body is parsed in place, serde_json's own parser filling a flat vector of nodes that borrow
+//! the body's strings (about twice its size, freed when it is answered), and checked against the schema
+//! there, without building a `serde_json::Value`. A body refused, or one with an object repeating a key
+//! (which a `Value` reads as its last; see `src/doc.rs`), takes the `Value` path, which words the
+//! refusal; so does a batch kept in memory or written to the [`SinkConfig::out`] file, as a `Value`
+//! built from the nodes.
+//!
 //! It runs on a thread and a tokio runtime of its own, so it can be used from sync or async code alike:
 //!
 //! ```
@@ -26,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::fs::File;
@@ -45,10 +53,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod doc;
 /// The OTLP/HTTP logs receiver (`logiscout-sink --otlp`).
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod server;
+
+use doc::{Doc, DocNode, InPlace};
 
 /// The wire format's JSON Schema (a copy of `logiscout-testkit`'s, checked equal by a test).
 pub const SCHEMA: &str = include_str!("wire-format.schema.json");
@@ -287,6 +298,7 @@ impl Sink {
     pub fn start(config: SinkConfig) -> Result<SinkHandle, Error> {
         config.faults.validate().map_err(Error::Config)?;
         let validator = compile_schema().map_err(Error::Config)?;
+        let in_place = compile_in_place_schema().map_err(Error::Config)?;
         let out = match &config.out {
             Some(path) => Some(
                 File::options()
@@ -311,6 +323,7 @@ impl Sink {
             keep_batches: config.keep_batches,
             faults: config.faults,
             validator,
+            in_place,
             rng: Mutex::new(rng),
             inner: Mutex::new(Inner {
                 out,
@@ -405,7 +418,10 @@ struct Shared {
     max_body_bytes: usize,
     keep_batches: bool,
     faults: Faults,
+    /// The schema for the `Value` path: the wording of refusals.
     validator: jsonschema::Validator,
+    /// The same schema for bodies parsed in place: the verdict on most bodies.
+    in_place: jsonschema::Validator<InPlace>,
     rng: Mutex<fastrand::Rng>,
     inner: Mutex<Inner>,
 }
@@ -520,9 +536,19 @@ enum Fault {
 }
 
 fn compile_schema() -> Result<jsonschema::Validator, String> {
-    let schema: Value =
-        serde_json::from_str(SCHEMA).map_err(|e| format!("the schema is not JSON: {e}"))?;
-    jsonschema::validator_for(&schema).map_err(|e| format!("the schema does not compile: {e}"))
+    jsonschema::validator_for(&schema_value()?)
+        .map_err(|e| format!("the schema does not compile: {e}"))
+}
+
+/// The same schema, with the same (default) options, for bodies parsed in place.
+fn compile_in_place_schema() -> Result<jsonschema::Validator<InPlace>, String> {
+    jsonschema::options_for::<InPlace>()
+        .build(&schema_value()?)
+        .map_err(|e| format!("the schema does not compile: {e}"))
+}
+
+fn schema_value() -> Result<Value, String> {
+    serde_json::from_str(SCHEMA).map_err(|e| format!("the schema is not JSON: {e}"))
 }
 
 /// The per-connection service's error: hyper closes the connection without answering.
@@ -665,16 +691,27 @@ async fn accept(shared: &Shared, req: Request) -> Result<Response, Refusal> {
     let wire = read_body(body, shared.max_body_bytes).await?;
     shared.lock().wire_bytes += wire.len() as u64;
     let decoded = decode(&parts.headers, &wire, shared.max_body_bytes)?;
-    let batch: Value = serde_json::from_slice(&decoded).map_err(|e| {
-        Refusal(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    check_schema(&shared.validator, &batch)?;
-    check_consistency(&batch)?;
-    let batch_id = batch_id(&parts.headers, &batch)?;
-    store(shared, batch_id, batch)
+    // The quick way: the body parsed in place, and valid. Any other body takes the `Value` path, which
+    // words the refusal, and has the last word on a body the quick way finds invalid.
+    let value: Value;
+    let doc = match Doc::parse(&decoded) {
+        Some(doc) if shared.in_place.is_valid(doc.root()) => doc,
+        _ => {
+            value = serde_json::from_slice(&decoded).map_err(|e| {
+                Refusal(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not valid JSON: {e}"),
+                )
+            })?;
+            check_schema(&shared.validator, &value)?;
+            Doc::from_value(&value)
+        }
+    };
+    let batch = doc.root();
+    let counts = Counts::of(batch);
+    check_consistency(batch, &counts)?;
+    let batch_id = batch_id(&parts.headers, batch)?;
+    store(shared, batch_id, batch, &counts)
 }
 
 fn check_token(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -720,15 +757,16 @@ fn too_large(limit: usize) -> Refusal {
     )
 }
 
-fn decode(headers: &HeaderMap, wire: &Bytes, limit: usize) -> Result<Vec<u8>, Refusal> {
+/// The body as JSON bytes: the wire bytes themselves (not copied) unless gzipped.
+fn decode<'w>(headers: &HeaderMap, wire: &'w [u8], limit: usize) -> Result<Cow<'w, [u8]>, Refusal> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("<binary>").trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        None | Some("identity") => Ok(wire.to_vec()),
+        None | Some("identity") => Ok(Cow::Borrowed(wire)),
         Some("gzip") => {
             let mut out = Vec::new();
-            let mut decoder = flate2::read::GzDecoder::new(&wire[..]).take(limit as u64 + 1);
+            let mut decoder = flate2::read::GzDecoder::new(wire).take(limit as u64 + 1);
             decoder.read_to_end(&mut out).map_err(|e| {
                 Refusal(
                     StatusCode::BAD_REQUEST,
@@ -738,7 +776,7 @@ fn decode(headers: &HeaderMap, wire: &Bytes, limit: usize) -> Result<Vec<u8>, Re
             if out.len() > limit {
                 return Err(too_large(limit));
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         Some(other) => Err(Refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -751,6 +789,10 @@ fn decode(headers: &HeaderMap, wire: &Bytes, limit: usize) -> Result<Vec<u8>, Re
 }
 
 fn check_schema(validator: &jsonschema::Validator, batch: &Value) -> Result<(), Refusal> {
+    // The quick yes or no first: collecting errors walks the body building locations, even when valid.
+    if validator.is_valid(batch) {
+        return Ok(());
+    }
     let mut reasons = Vec::new();
     let mut more = 0usize;
     for error in validator.iter_errors(batch) {
@@ -776,23 +818,24 @@ fn check_schema(validator: &jsonschema::Validator, batch: &Value) -> Result<(), 
 }
 
 /// What the schema cannot say: `batch_metadata`'s totals match the payloads.
-fn check_consistency(batch: &Value) -> Result<(), Refusal> {
+fn check_consistency(batch: DocNode<'_>, counts: &Counts) -> Result<(), Refusal> {
     let Some(meta) = batch.get("batch_metadata") else {
         return Ok(());
     };
-    let payloads = batch["payloads"].as_array().map_or(0, Vec::len) as u64;
-    let logs = count_logs(batch);
+    let Counts { payloads, logs, .. } = *counts;
+    let total_requests = meta.get("total_requests");
+    let total_logs = meta.get("total_logs");
     let mut problems = Vec::new();
-    if meta["total_requests"].as_u64() != Some(payloads) {
+    if total_requests.and_then(|n| n.as_u64()) != Some(payloads) {
         problems.push(format!(
             "batch_metadata.total_requests is {} but the batch has {payloads} payloads",
-            meta["total_requests"]
+            shown(total_requests)
         ));
     }
-    if meta["total_logs"].as_u64() != Some(logs) {
+    if total_logs.and_then(|n| n.as_u64()) != Some(logs) {
         problems.push(format!(
             "batch_metadata.total_logs is {} but the batch has {logs} logs",
-            meta["total_logs"]
+            shown(total_logs)
         ));
     }
     if problems.is_empty() {
@@ -802,18 +845,49 @@ fn check_consistency(batch: &Value) -> Result<(), Refusal> {
     }
 }
 
-fn count_logs(batch: &Value) -> u64 {
-    batch["payloads"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| p["logs"].as_array().map_or(0, Vec::len) as u64)
-        .sum()
+/// A member as JSON text, `null` when absent (as indexing a `Value` shows it).
+fn shown(node: Option<DocNode<'_>>) -> Value {
+    node.map_or(Value::Null, |n| n.value())
+}
+
+/// What the stats, the consistency check and the printed line count in a batch, in one pass.
+struct Counts {
+    payloads: u64,
+    logs: u64,
+    /// Payloads that carry request info.
+    request_payloads: u64,
+    /// Payloads that close their request.
+    completed: u64,
+}
+
+impl Counts {
+    fn of(batch: DocNode<'_>) -> Counts {
+        let payloads = batch.get("payloads");
+        let mut counts = Counts {
+            payloads: payloads.and_then(|p| p.array_len()).unwrap_or(0) as u64,
+            logs: 0,
+            request_payloads: 0,
+            completed: 0,
+        };
+        for p in payloads.iter().flat_map(DocNode::elements) {
+            counts.logs += p.get("logs").and_then(|l| l.array_len()).unwrap_or(0) as u64;
+            if p.get("request").is_some_and(|r| r.is_object()) {
+                counts.request_payloads += 1;
+                if ends_request(p) {
+                    counts.completed += 1;
+                }
+            }
+        }
+        counts
+    }
 }
 
 /// The batch ID: the header, else `batch_metadata.batch_id`; they must agree when both are there.
-fn batch_id(headers: &HeaderMap, batch: &Value) -> Result<Option<String>, Refusal> {
-    let from_body = batch["batch_metadata"]["batch_id"].as_str();
+fn batch_id(headers: &HeaderMap, batch: DocNode<'_>) -> Result<Option<String>, Refusal> {
+    let from_body = batch
+        .get("batch_metadata")
+        .and_then(|m| m.get("batch_id"))
+        .and_then(|b| b.as_str());
     let from_header = match headers.get(BATCH_ID_HEADER) {
         None => None,
         Some(v) => match v.to_str() {
@@ -840,55 +914,36 @@ fn batch_id(headers: &HeaderMap, batch: &Value) -> Result<Option<String>, Refusa
     }
 }
 
-/// What the printed line and the stats say of a batch's payloads.
-struct Summary<'a> {
-    /// The distinct correlation IDs, in order (this batch only).
-    ids: Vec<&'a str>,
-    /// Payloads that carry request info.
-    request_payloads: u64,
-    /// Payloads that close their request.
-    completed: u64,
-}
-
-fn summarize(payloads: &[Value]) -> Summary<'_> {
+/// The distinct correlation IDs of a batch's payloads, in order: for the printed line only.
+fn distinct_ids(batch: DocNode<'_>) -> Vec<&str> {
     let mut ids: Vec<&str> = Vec::new();
     let mut distinct: HashSet<&str> = HashSet::new();
-    let mut request_payloads = 0u64;
-    let mut completed = 0u64;
-    for p in payloads {
-        let id = p["correlationId"].as_str().unwrap_or_default();
+    for p in batch.get("payloads").iter().flat_map(DocNode::elements) {
+        let id = p
+            .get("correlationId")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default();
         if distinct.insert(id) {
             ids.push(id);
         }
-        if p.get("request").is_some_and(Value::is_object) {
-            request_payloads += 1;
-            if closes_request(p) {
-                completed += 1;
-            }
-        }
     }
-    Summary {
-        ids,
-        request_payloads,
-        completed,
-    }
+    ids
 }
 
-fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Response, Refusal> {
-    let payloads = batch["payloads"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let logs = count_logs(&batch);
-    let dropped = batch["batch_metadata"]["dropped_logs"]
-        .as_u64()
+fn store(
+    shared: &Shared,
+    batch_id: Option<String>,
+    batch: DocNode<'_>,
+    counts: &Counts,
+) -> Result<Response, Refusal> {
+    let dropped = batch
+        .get("batch_metadata")
+        .and_then(|m| m.get("dropped_logs"))
+        .and_then(|d| d.as_u64())
         .unwrap_or(0);
-    let Summary {
-        ids,
-        request_payloads,
-        completed,
-    } = summarize(payloads);
-    let shown_id = batch_id.as_deref().map_or_else(|| "-".to_owned(), short_id);
+    let logs = counts.logs;
+    // Only printed: not worked out when quiet.
+    let shown_id = || batch_id.as_deref().map_or_else(|| "-".to_owned(), short_id);
 
     let mut inner = shared.lock();
     if let Some(id) = &batch_id {
@@ -896,57 +951,74 @@ fn store(shared: &Shared, batch_id: Option<String>, batch: Value) -> Result<Resp
             inner.stats.duplicates += 1;
             let duplicates = inner.stats.duplicates;
             drop(inner);
-            shared.print(format_args!(
-                "batch {shown_id} duplicate, already stored: not counted again (duplicates so far: {duplicates})"
-            ));
+            if !shared.quiet {
+                shared.print(format_args!(
+                    "batch {} duplicate, already stored: not counted again (duplicates so far: {duplicates})",
+                    shown_id()
+                ));
+            }
             return Ok(json_response(
                 StatusCode::OK,
                 json!({ "status": "duplicate", "batch_id": id }),
             ));
         }
     }
-    if let Some(file) = inner.out.as_mut() {
+    // The batch as a `Value`, built only when it is kept or written.
+    let mut kept = (shared.keep_batches || inner.out.is_some()).then(|| batch.value());
+    if let (Some(file), Some(batch)) = (inner.out.as_mut(), &kept) {
         let mut line = batch.to_string();
         line.push('\n');
         if let Err(e) = file.write_all(line.as_bytes()) {
             // Not stored: a 500 makes the client retry, the batch ID stays unseen.
             drop(inner);
-            shared.print(format_args!("batch {shown_id} not stored: {e}"));
+            shared.print(format_args!("batch {} not stored: {e}", shown_id()));
             return Ok(json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({ "error": format!("could not store the batch: {e}") }),
             ));
         }
     }
-    inner.stats.requests += completed;
+    inner.stats.requests += counts.completed;
     inner.stats.batches += 1;
-    inner.stats.payloads += payloads.len() as u64;
+    inner.stats.payloads += counts.payloads;
     inner.stats.logs += logs;
     inner.stats.dropped_logs += dropped;
     if let Some(id) = &batch_id {
         inner.seen.insert(id);
     }
-    let line = format!(
-        "batch {shown_id} {}, {}, ids [{}], dropped {dropped}",
-        plural(request_payloads, "request"),
-        plural(logs, "log"),
-        id_list(&ids)
-    );
     let response = json_response(
         StatusCode::OK,
         json!({ "status": "accepted", "batch_id": batch_id, "logs": logs }),
     );
     if shared.keep_batches {
-        inner.batches.push(batch);
+        if let Some(batch) = kept.take() {
+            inner.batches.push(batch);
+        }
     }
     drop(inner);
-    shared.print(format_args!("{line}"));
+    if !shared.quiet {
+        shared.print(format_args!(
+            "batch {} {}, {}, ids [{}], dropped {dropped}",
+            shown_id(),
+            plural(counts.request_payloads, "request"),
+            plural(logs, "log"),
+            id_list(&distinct_ids(batch))
+        ));
+    }
     Ok(response)
 }
 
 /// Whether a payload (with a `request` object) is its request's last piece: it carries the end.
+fn ends_request(payload: DocNode<'_>) -> bool {
+    let not_null = |node: Option<DocNode<'_>>| node.is_some_and(|n| !n.is_null());
+    not_null(payload.get("endedAt"))
+        || not_null(payload.get("request").and_then(|r| r.get("statusCode")))
+}
+
+/// [`ends_request`] on a `Value`.
+#[cfg(test)]
 fn closes_request(payload: &Value) -> bool {
-    !payload["endedAt"].is_null() || !payload["request"]["statusCode"].is_null()
+    ends_request(Doc::from_value(payload).root())
 }
 
 fn plural(n: u64, word: &str) -> String {

@@ -75,6 +75,7 @@ fn every_public_name_resolves_to_one_item() {
         CorrelationMiddleware<()>,
         CorrelatedMessageBody<()>,
     )> = None;
+    let _: Option<CorrelationResponse<std::future::Ready<()>, ()>> = None;
     let _ = block::<fn(), ()>;
 
     // logiscout::tracing

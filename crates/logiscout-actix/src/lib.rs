@@ -40,7 +40,7 @@ pub use body::CorrelatedMessageBody;
 pub use logiscout_core::correlation::CorrelationId;
 /// `x-correlation-id`, the default header (`logiscout_core::correlation::DEFAULT_HEADER`, re-exported).
 pub use logiscout_core::correlation::DEFAULT_HEADER;
-pub use middleware::{Correlation, CorrelationMiddleware, CorrelationOptions, ResponseFuture};
+pub use middleware::{Correlation, CorrelationMiddleware, CorrelationOptions, CorrelationResponse};
 
 use logiscout_core::correlation;
 

@@ -176,7 +176,7 @@ where
 {
     type Response = Respond<B>;
     type Error = Error;
-    type Future = ResponseFuture<S::Future, B>;
+    type Future = CorrelationResponse<S::Future, B>;
 
     forward_ready!(service);
 
@@ -216,7 +216,7 @@ where
         let guard = RequestGuard::new(ctx.clone());
         // The handler's synchronous part runs in the scope too.
         let inner = correlation::sync_scope(ctx.clone(), || self.service.call(req));
-        ResponseFuture {
+        CorrelationResponse {
             inner: Scoped::new(Some(ctx), inner),
             guard,
             header: options.header.clone(),
@@ -250,7 +250,7 @@ pin_project_lite::pin_project! {
     ///
     /// Dropped before a response, its guard records the end: 500 while a panic unwinds, 499 otherwise
     /// (the client went away, as nginx logs it).
-    pub struct ResponseFuture<F, B> {
+    pub struct CorrelationResponse<F, B> {
         #[pin]
         inner: Scoped<F>,
         guard: RequestGuard,
@@ -260,16 +260,16 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+impl<F, B> fmt::Debug for CorrelationResponse<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
+        f.debug_struct("CorrelationResponse")
             .field("header", &self.header)
             .field("value", &self.value)
             .finish_non_exhaustive()
     }
 }
 
-impl<F, B> Future for ResponseFuture<F, B>
+impl<F, B> Future for CorrelationResponse<F, B>
 where
     F: Future<Output = Result<ServiceResponse<B>, Error>>,
     B: MessageBody,

@@ -230,17 +230,8 @@ where
 /// reference count, where a copied value's first clone allocated again).
 fn header_value(id: &CorrelationId) -> HeaderValue {
     // `start` returns valid IDs only (ASCII from a safe alphabet): the fallback is never taken.
-    HeaderValue::from_maybe_shared(Bytes::from_owner(IdBytes(id.clone())))
+    HeaderValue::from_maybe_shared(Bytes::from_owner(id.clone()))
         .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-}
-
-/// A [`CorrelationId`] as the owner of a [`Bytes`].
-struct IdBytes(CorrelationId);
-
-impl AsRef<[u8]> for IdBytes {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_str().as_bytes()
-    }
 }
 
 pin_project_lite::pin_project! {

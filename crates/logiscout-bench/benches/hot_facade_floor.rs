@@ -30,14 +30,7 @@ static LOGGER: facade::FacadeFloor = facade::FacadeFloor;
 
 fn drain() {
     let calls = peers::calls_made();
-    peers::wait_until(NAME, || {
-        let received = facade::received();
-        let failed = facade::send_failed();
-        (
-            received + failed >= calls,
-            format!("consumer received {received} of {calls} records"),
-        )
-    });
+    peers::wait_until(NAME, || facade::progress(calls));
 }
 
 fn bench(c: &mut Criterion) {
@@ -49,17 +42,7 @@ fn bench(c: &mut Criterion) {
     common::log_facade_groups(c, NAME, |body| facade::scope(&id, body), drain);
 
     drain();
-    let calls = peers::calls_made();
-    let received = facade::received();
-    let failed = facade::send_failed();
-    eprintln!(
-        "{NAME}: {calls} timed calls, consumer received {received}, try_send failed {failed}"
-    );
-    assert_eq!(failed, 0, "the bench must not measure the queue-full path");
-    assert_eq!(
-        received, calls,
-        "every timed call must have reached the consumer"
-    );
+    facade::check_delivered(NAME, peers::calls_made());
 }
 
 logiscout_bench::peer_bench_main!(bench);

@@ -49,14 +49,7 @@ fn init() {
 
 fn drain() {
     let calls = peers::calls_made();
-    peers::wait_until(NAME, || {
-        let received = facade::received();
-        let failed = facade::send_failed();
-        (
-            received + failed >= calls,
-            format!("consumer received {received} of {calls} records"),
-        )
-    });
+    peers::wait_until(NAME, || facade::progress(calls));
 }
 
 fn call(i: u64) {
@@ -93,17 +86,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     drain();
-    let calls = peers::calls_made();
-    let received = facade::received();
-    let failed = facade::send_failed();
-    eprintln!(
-        "{NAME}: {calls} timed calls, consumer received {received}, try_send failed {failed}"
-    );
-    assert_eq!(failed, 0, "the bench must not measure the queue-full path");
-    assert_eq!(
-        received, calls,
-        "every timed call must have reached the consumer"
-    );
+    facade::check_delivered(NAME, peers::calls_made());
 }
 
 logiscout_bench::peer_bench_main!(bench);

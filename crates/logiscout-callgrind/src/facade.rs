@@ -76,6 +76,31 @@ pub(crate) fn send_failed() -> u64 {
     SEND_FAILED.load(Ordering::SeqCst)
 }
 
+/// Whether the consumer has taken `calls` records (received or refused by a full queue), and what it has
+/// so far: for a bench's untimed wait.
+pub(crate) fn progress(calls: u64) -> (bool, String) {
+    let received = received();
+    (
+        received + send_failed() >= calls,
+        format!("consumer received {received} of {calls} records"),
+    )
+}
+
+/// After a bench of `name`: every one of its `calls` timed calls reached the consumer, and none found the
+/// queue full (a bench must not measure that path).
+pub(crate) fn check_delivered(name: &str, calls: u64) {
+    let received = received();
+    let failed = send_failed();
+    eprintln!(
+        "{name}: {calls} timed calls, consumer received {received}, try_send failed {failed}"
+    );
+    assert_eq!(failed, 0, "the bench must not measure the queue-full path");
+    assert_eq!(
+        received, calls,
+        "every timed call must have reached the consumer"
+    );
+}
+
 /// Runs `body` with `id` as this thread's current correlation ID.
 pub(crate) fn scope<R>(id: &Arc<str>, body: impl FnOnce() -> R) -> R {
     let previous = SCOPE.with(|s| s.replace(Some(id.clone())));

@@ -229,6 +229,14 @@ impl AsRef<str> for CorrelationId {
     }
 }
 
+/// The ID's bytes (ASCII): what a header value is made of. It also lets an ID own a shared buffer,
+/// `bytes::Bytes::from_owner(id)`, which the middleware puts in the request's and the response's header.
+impl AsRef<[u8]> for CorrelationId {
+    fn as_ref(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+}
+
 impl std::str::FromStr for CorrelationId {
     type Err = InvalidCorrelationId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

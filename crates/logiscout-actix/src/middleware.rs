@@ -11,7 +11,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use bytes::Bytes;
 use logiscout_core::correlation::{self, CorrelationId, Scoped};
-use logiscout_core::middleware::{IncomingRequest, RequestGuard, RequestPolicy};
+use logiscout_core::middleware::{header_is_id, IncomingRequest, RequestGuard, RequestPolicy};
 
 use crate::body::CorrelatedMessageBody;
 
@@ -194,8 +194,7 @@ where
         // echoes that value (a reference-counted clone, no copy).
         let incoming_value_seen = incoming_value.is_some();
         let kept = incoming_value
-            .filter(|v| v.as_bytes() == id.as_str().as_bytes())
-            .filter(|_| incoming_values.next().is_none())
+            .filter(|v| header_is_id(v.as_bytes(), incoming_values.next().is_none(), id))
             .cloned();
         let value = match kept {
             Some(value) => value,

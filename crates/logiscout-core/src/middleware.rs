@@ -190,6 +190,23 @@ impl RequestPolicy {
     }
 }
 
+/// Whether a request's own correlation header can stay as it is and be echoed on the response: its
+/// first value is the ID [`RequestPolicy::start`] chose, and it has no other value. Otherwise the
+/// middleware sets the header to the ID (replacing every value the request brought).
+///
+/// ```
+/// use logiscout_core::correlation::CorrelationId;
+/// use logiscout_core::middleware::header_is_id;
+///
+/// let id = CorrelationId::new("abc-123");
+/// assert!(header_is_id(b"abc-123", true, &id));
+/// assert!(!header_is_id(b"abc-123", false, &id), "a second value: set the header again");
+/// assert!(!header_is_id(b"bad id", true, &id));
+/// ```
+pub fn header_is_id(first: &[u8], only_value: bool, id: &CorrelationId) -> bool {
+    only_value && first == id.as_str().as_bytes()
+}
+
 /// What a middleware read off an incoming request, for [`RequestPolicy::start`].
 #[derive(Debug, Clone)]
 pub struct IncomingRequest<'a> {

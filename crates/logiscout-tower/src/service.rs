@@ -5,7 +5,7 @@ use std::task::{Context as TaskContext, Poll};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
 use logiscout_core::correlation::{self, CorrelationId};
-use logiscout_core::middleware::IncomingRequest;
+use logiscout_core::middleware::{header_is_id, IncomingRequest};
 use tower_service::Service;
 
 use crate::body::CorrelatedBody;
@@ -74,8 +74,7 @@ where
         // The request's own header is the ID (its only value): the request stays as it is, and the response
         // echoes that value (a reference-counted clone, no copy).
         let kept = incoming_value
-            .filter(|v| v.as_bytes() == id.as_str().as_bytes())
-            .filter(|_| incoming_values.next().is_none())
+            .filter(|v| header_is_id(v.as_bytes(), incoming_values.next().is_none(), id))
             .cloned();
         let value = match kept {
             Some(value) => value,

@@ -536,6 +536,17 @@ fn certificate_problem(detail: &str) -> Option<String> {
     Some(plain.to_owned())
 }
 
+/// A redirect, refused the same way under both protocols' rules. `location` is its target origin.
+fn redirected(status: u16, location: Option<&str>) -> SendError {
+    SendError::Rejected {
+        status,
+        reason: format!(
+            "HTTP {status}: the endpoint redirects to {}; redirects are not followed, point Config::endpoint at the ingest URL itself",
+            location.unwrap_or("no Location")
+        ),
+    }
+}
+
 /// Maps a status to the wire format's rules. `location` is a redirect's target origin.
 pub(crate) fn classify(
     status: u16,
@@ -545,13 +556,7 @@ pub(crate) fn classify(
     match status {
         200..=299 => Ok(()),
         // Redirects are not followed (see `HttpTransport::with_route`): the endpoint is wrong.
-        300..=399 => Err(SendError::Rejected {
-            status,
-            reason: format!(
-                "HTTP {status}: the endpoint redirects to {}; redirects are not followed, point Config::endpoint at the ingest URL itself",
-                location.unwrap_or("no Location")
-            ),
-        }),
+        300..=399 => Err(redirected(status, location)),
         408 | 429 | 500 | 502 | 503 | 504 => Err(SendError::Retry {
             reason: format!("HTTP {status}"),
             retry_after,
@@ -587,7 +592,7 @@ pub(crate) fn classify_otlp(
             retry_after,
         }),
         413 => Err(SendError::TooLarge),
-        300..=399 => classify(status, retry_after, location),
+        300..=399 => Err(redirected(status, location)),
         _ => Err(SendError::Rejected {
             status,
             reason: match status {

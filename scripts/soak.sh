@@ -12,7 +12,9 @@
 #   outage      as fixed for OUTAGE_TOTAL_SECS (240), samples every 1 s; the sink is killed (SIGKILL)
 #               OUTAGE_AT (60) s into the load and restarted on the same port OUTAGE_SECS (30) s later
 # Other settings: FRAMEWORK (axum | actix, default axum), CONNECTIONS (32), WARMUP_SECS (30: RSS is
-# compared from the first sample at or after it), APP_PORT (18080), SINK_PORT (18318).
+# compared from the first sample at or after it), APP_PORT (18080), SINK_PORT (18318), SOAK_APP (the app
+# binary, default the one just built: set it to a copy of an older build to compare two versions in
+# interleaved rounds).
 #
 # Writes target/soak/<phase>-samples.jsonl (soak_app's samples), <phase>-load.txt (wrk) or
 # <phase>-load.json (soak_load; its per-second progress in <phase>-load-progress.jsonl), <phase>-app.txt
@@ -60,6 +62,7 @@ cargo build --release -p logiscout-bench --bins -p logiscout-sink
 target_dir="${CARGO_TARGET_DIR:-target}"
 bin="$target_dir/release"
 out="$target_dir/soak"
+app_bin=${SOAK_APP:-$bin/soak_app}
 mkdir -p "$out"
 
 # Every child we start, killed on exit however the script ends.
@@ -111,7 +114,7 @@ stop_sink() {
 start_app() {
     rm -f "$out/$phase-samples.jsonl"
     app_t0=$(now)
-    taskset -c 0 "$bin/soak_app" --framework "$FRAMEWORK" --listen "127.0.0.1:$APP_PORT" "$@" \
+    taskset -c 0 "$app_bin" --framework "$FRAMEWORK" --listen "127.0.0.1:$APP_PORT" "$@" \
         >"$out/$phase-app.txt" 2>"$out/$phase-app.log" &
     app_pid=$!
     pids+=("$app_pid")

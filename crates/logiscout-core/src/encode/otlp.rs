@@ -371,7 +371,7 @@ fn part_attributes(part: &Part, instance_id: &str) -> Vec<u8> {
         );
     }
     if let Some(request) = &part.request {
-        let method = Value::Str(CutStr::whole(request.method.as_str()));
+        let method = Value::Str(CutStr::whole(&request.method));
         put_attribute(&mut out, CutStr::whole("http.request.method"), &method);
         let path = request.path.split(['?', '#']).next().unwrap_or_default();
         put_attribute(

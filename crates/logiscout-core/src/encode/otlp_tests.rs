@@ -1223,7 +1223,7 @@ mod oracle {
         if let Some(request) = &part.request {
             record
                 .attributes
-                .push(kv("http.request.method", string(request.method.as_str())));
+                .push(kv("http.request.method", string(&*request.method)));
             let path = request.path.split(['?', '#']).next().unwrap_or_default();
             record.attributes.push(kv("url.path", string(path)));
             if let Some(status) = request.status {

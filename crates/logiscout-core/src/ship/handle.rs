@@ -17,7 +17,7 @@ use super::worker_loop::run;
 use crate::context::{Context, CorrelationId, RequestEnd, TraceContext};
 use crate::encode::capture::{capture, Capture, CaptureError};
 use crate::encode::record::{keeps_local, unix_micros, Timestamp, WireLevel};
-use crate::ship::batch::RequestMeta;
+use crate::ship::batch::{RequestMeta, RequestPath};
 use crate::ship::transport::Transport;
 
 /// The hot path's handle on the worker.
@@ -171,8 +171,8 @@ impl Shipper {
         let event = Event::RequestStarted {
             id: ctx.correlation_id().clone(),
             meta: RequestMeta {
-                method: request.method.clone().into_owned(),
-                path: request.path.clone(),
+                method: request.method.clone(),
+                path: RequestPath::of(ctx),
                 started_at: Timestamp(unix_micros(request.started_at)),
                 status: None,
                 ended_at: None,

@@ -10,7 +10,9 @@ use serde_json::ser::{CompactFormatter, Formatter as _};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
-use crate::context::CorrelationId;
+use std::borrow::Cow;
+
+use crate::context::{Context, CorrelationId};
 use crate::encode::record::{write_json_str_cut, Timestamp};
 use crate::trace::{TraceContext, JSON_FIELDS_LEN as TRACE_FIELDS_LEN};
 
@@ -40,13 +42,66 @@ pub(crate) const fn accounted_size(capacity: usize) -> usize {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RequestMeta {
-    pub method: String,
-    pub path: String,
+    /// The standard methods are `'static` (not copied).
+    pub method: Cow<'static, str>,
+    pub path: RequestPath,
     pub started_at: Timestamp,
     pub status: Option<u16>,
     pub ended_at: Option<Timestamp>,
     pub duration_ms: Option<f64>,
     pub record_always: bool,
+}
+
+/// A request's path as the worker holds it: the request's own context (its path is read there, so a request
+/// that logs costs the logging thread no copy of its method and path), or an owned string (tests, and
+/// anything made without a context).
+#[derive(Clone)]
+pub(crate) struct RequestPath(PathRepr);
+
+#[derive(Clone)]
+enum PathRepr {
+    Context(Context),
+    Owned(Box<str>),
+}
+
+impl RequestPath {
+    /// The path of the request in `ctx` (empty when `ctx` serves none, which the callers rule out).
+    pub(crate) fn of(ctx: &Context) -> Self {
+        RequestPath(PathRepr::Context(ctx.clone()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match &self.0 {
+            PathRepr::Context(ctx) => ctx.request().map_or("", |r| r.path.as_str()),
+            PathRepr::Owned(path) => path,
+        }
+    }
+}
+
+impl std::ops::Deref for RequestPath {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for RequestPath {
+    fn from(path: &str) -> Self {
+        RequestPath(PathRepr::Owned(path.into()))
+    }
+}
+
+impl PartialEq for RequestPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for RequestPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// One payload of a batch.
@@ -1215,11 +1270,19 @@ mod tests {
             proptest::option::of(proptest::num::u16::ANY),
             proptest::option::of(proptest::num::i64::ANY),
             proptest::option::of(proptest::num::f64::ANY),
+            proptest::bool::ANY,
         )
             .prop_map(
-                |(method, path, started, status, ended, duration)| RequestMeta {
-                    method,
-                    path,
+                |(method, path, started, status, ended, duration, in_context)| RequestMeta {
+                    method: method.into(),
+                    // Both ways the worker holds a path: read in the request's context, or owned.
+                    path: if in_context {
+                        let mut info = crate::context::RequestInfo::new("GET", "/");
+                        info.path = path;
+                        RequestPath::of(&Context::for_request(CorrelationId::new("p"), None, info))
+                    } else {
+                        path.as_str().into()
+                    },
                     started_at: Timestamp(started),
                     status,
                     ended_at: ended.map(Timestamp),

@@ -52,29 +52,19 @@ pub(crate) struct RequestMeta {
     pub record_always: bool,
 }
 
-/// A request's path as the worker holds it: the request's own context (its path is read there, so a request
-/// that logs costs the logging thread no copy of its method and path), or an owned string (tests, and
-/// anything made without a context).
+/// A request's path as the worker holds it: read in the request's own context, so a request that logs
+/// costs the logging thread no copy of its method and path (a reference-count increment instead).
 #[derive(Clone)]
-pub(crate) struct RequestPath(PathRepr);
-
-#[derive(Clone)]
-enum PathRepr {
-    Context(Context),
-    Owned(Box<str>),
-}
+pub(crate) struct RequestPath(Context);
 
 impl RequestPath {
     /// The path of the request in `ctx` (empty when `ctx` serves none, which the callers rule out).
     pub(crate) fn of(ctx: &Context) -> Self {
-        RequestPath(PathRepr::Context(ctx.clone()))
+        RequestPath(ctx.clone())
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        match &self.0 {
-            PathRepr::Context(ctx) => ctx.request().map_or("", |r| r.path.as_str()),
-            PathRepr::Owned(path) => path,
-        }
+        self.0.request().map_or("", |r| r.path.as_str())
     }
 }
 
@@ -86,9 +76,16 @@ impl std::ops::Deref for RequestPath {
     }
 }
 
+/// A path as given, in a context of its own (tests, and the oracle's inputs).
 impl From<&str> for RequestPath {
     fn from(path: &str) -> Self {
-        RequestPath(PathRepr::Owned(path.into()))
+        let mut info = crate::context::RequestInfo::new("GET", "/");
+        info.path = path.to_owned();
+        RequestPath(Context::for_request(
+            CorrelationId::new("request-path"),
+            None,
+            info,
+        ))
     }
 }
 
@@ -1270,19 +1267,12 @@ mod tests {
             proptest::option::of(proptest::num::u16::ANY),
             proptest::option::of(proptest::num::i64::ANY),
             proptest::option::of(proptest::num::f64::ANY),
-            proptest::bool::ANY,
         )
             .prop_map(
-                |(method, path, started, status, ended, duration, in_context)| RequestMeta {
+                |(method, path, started, status, ended, duration)| RequestMeta {
                     method: method.into(),
-                    // Both ways the worker holds a path: read in the request's context, or owned.
-                    path: if in_context {
-                        let mut info = crate::context::RequestInfo::new("GET", "/");
-                        info.path = path;
-                        RequestPath::of(&Context::for_request(CorrelationId::new("p"), None, info))
-                    } else {
-                        path.as_str().into()
-                    },
+                    // Read in a request's context, as the worker does.
+                    path: path.as_str().into(),
                     started_at: Timestamp(started),
                     status,
                     ended_at: ended.map(Timestamp),

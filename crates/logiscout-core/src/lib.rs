@@ -371,6 +371,9 @@ pub mod __private {
             body: Vec<u8>,
             /// Bodies of taken batches, reused as the worker's pool reuses them.
             spare: Vec<Vec<u8>>,
+            /// Every request's path, in one context made up front (the worker holds a reference to
+            /// the request's context, not a copy).
+            path: batch::RequestPath,
         }
 
         impl Default for Batcher {
@@ -384,6 +387,7 @@ pub mod __private {
                     ),
                     seq: 0,
                     spare: Vec::new(),
+                    path: "/".into(),
                     body: br#"{"level":"info","message":"Order created okay!!","loggerName":"bench","metadata":{"user_id":1,"ratio":0.25,"region":"eu-west-1"},"exception":null}"#.to_vec(),
                 }
             }
@@ -396,7 +400,7 @@ pub mod __private {
                     id.clone(),
                     RequestMeta {
                         method: "GET".into(),
-                        path: "/".into(),
+                        path: self.path.clone(),
                         started_at: Timestamp(0),
                         status: None,
                         ended_at: None,

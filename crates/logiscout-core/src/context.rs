@@ -470,6 +470,15 @@ impl Context {
         }
     }
 
+    /// Gives back an announcement claimed with [`claim_announcement`](Self::claim_announcement) whose
+    /// start never reached the queue (the log it rode with was dropped): the request is quiet again, so
+    /// its next log announces it, and an end with no log in between sends nothing.
+    pub(crate) fn unclaim_announcement(&self) {
+        if let Some(slot) = self.0.request.as_ref() {
+            slot.state.store(QUIET, Ordering::Release);
+        }
+    }
+
     /// Ends the request's announcement: `Announced` when the worker knows the request (its end must be
     /// sent), `Quiet` when it never logged. Waits out a start being handed over right now on another
     /// thread (a non-blocking hand-off: nanoseconds), so the end always follows the start in the queue.

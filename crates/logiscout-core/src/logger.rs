@@ -127,14 +127,14 @@ impl Logger {
             // `send = false` records are left out by `enqueue`, which sees every key anyway.
             if !worker::on_worker_thread() {
                 if unannounced {
-                    // The first log of a request tells the worker about the request, before the log.
+                    // The first log of a request tells the worker about the request: the start rides
+                    // with the log.
                     context::with_current(|ctx| {
-                        if let Some(ctx) = ctx {
-                            shipper.announce(ctx);
-                        }
+                        shipper.enqueue_first(record, level, ts, correlation, trace, ctx);
                     });
+                } else {
+                    shipper.enqueue(record, level, ts, correlation, trace);
                 }
-                shipper.enqueue(record, level, ts, correlation, trace);
             }
         }
     }

@@ -48,6 +48,7 @@ impl Shipper {
 
     /// The hot path: capture (copies, no encoding), one bounded non-blocking hand-off. Never blocks, never
     /// panics. Records with `send = false` are left out here, as the capture finds the key.
+    #[inline]
     pub(crate) fn enqueue(
         &self,
         record: &Record<'_>,
@@ -55,6 +56,36 @@ impl Shipper {
         ts: Timestamp,
         id: Option<CorrelationId>,
         trace: Option<TraceContext>,
+    ) {
+        self.enqueue_in(record, level, ts, id, trace, None);
+    }
+
+    /// [`enqueue`](Self::enqueue) for the first log of a request unknown to the worker, made in `ctx`: the
+    /// record that claims the request's announcement carries its start in the same event (one hand-off,
+    /// not two), and gives the claim back if it is dropped, so that the request's next log announces it.
+    #[cold]
+    pub(crate) fn enqueue_first(
+        &self,
+        record: &Record<'_>,
+        level: WireLevel,
+        ts: Timestamp,
+        id: Option<CorrelationId>,
+        trace: Option<TraceContext>,
+        ctx: Option<&Context>,
+    ) {
+        self.enqueue_in(record, level, ts, id, trace, ctx);
+    }
+
+    // Inlined into both callers, so that `enqueue`'s copy has no announcement to look at.
+    #[inline(always)]
+    fn enqueue_in(
+        &self,
+        record: &Record<'_>,
+        level: WireLevel,
+        ts: Timestamp,
+        id: Option<CorrelationId>,
+        trace: Option<TraceContext>,
+        unannounced: Option<&Context>,
     ) {
         let shared = &*self.shared;
         let Some(capture) = self.capture(record, level) else {
@@ -72,13 +103,23 @@ impl Shipper {
             self.full();
             return;
         }
+        let claimed = unannounced.filter(|ctx| ctx.claim_announcement());
         let event = Event::Log {
             id,
             trace,
             ts,
             capture,
+            start: claimed.map(RequestPath::of),
         };
-        if shared.offer(event).is_err() {
+        let sent = shared.offer(event).is_ok();
+        if let Some(ctx) = claimed {
+            if sent {
+                ctx.announced();
+            } else {
+                ctx.unclaim_announcement();
+            }
+        }
+        if !sent {
             shared.release(size);
             self.full();
         }

@@ -17,7 +17,7 @@ use crate::context::{CorrelationId, TraceContext};
 use crate::encode::capture::{render, Capture};
 use crate::encode::record::Timestamp;
 use crate::protocol::Protocol;
-use crate::ship::batch::{accounted_size, RequestMeta};
+use crate::ship::batch::{accounted_size, RequestMeta, RequestPath};
 
 /// What the logging threads hand the worker, in order, through the bounded queue.
 pub(super) enum Event {
@@ -27,7 +27,12 @@ pub(super) enum Event {
         trace: Option<TraceContext>,
         ts: Timestamp,
         capture: Capture,
+        /// The start of the record's request, when this is the request's first log: the request's
+        /// context, which holds its method, path and start time (a log and its request's start in one
+        /// hand-off). The worker records the start before the log.
+        start: Option<RequestPath>,
     },
+    /// A request's start on its own: for `record_always` requests, announced when they begin.
     RequestStarted {
         id: CorrelationId,
         meta: RequestMeta,
@@ -174,9 +179,12 @@ impl Shared {
     /// Counts one received event as dropped (used when draining after shutdown).
     pub(super) fn discard(&self, event: Event) {
         match event {
-            Event::Log { capture, .. } => {
+            Event::Log { capture, start, .. } => {
                 self.release(queued_size(&capture));
                 self.counters.drop_logs(1);
+                if start.is_some() {
+                    self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Event::RequestFinished { .. } => {
                 self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);

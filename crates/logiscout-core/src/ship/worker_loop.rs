@@ -21,8 +21,8 @@ use super::report::DropReport;
 use super::settings::WorkerSettings;
 use crate::context::{CorrelationId, TraceContext};
 use crate::encode::capture::Capture;
-use crate::encode::record::Timestamp;
-use crate::ship::batch::{BatchContent, Batcher, LogEntry, Oversized};
+use crate::encode::record::{unix_micros, Timestamp};
+use crate::ship::batch::{BatchContent, Batcher, LogEntry, Oversized, RequestMeta, RequestPath};
 use crate::ship::transport::Transport;
 
 thread_local! {
@@ -213,7 +213,13 @@ impl Worker {
                     trace,
                     ts,
                     capture,
-                } => self.on_log(id, trace, ts, capture, now, &mut growth),
+                    start,
+                } => {
+                    if let Some(path) = start {
+                        self.on_start(path);
+                    }
+                    self.on_log(id, trace, ts, capture, now, &mut growth);
+                }
                 Event::RequestStarted { id, meta } => self.batcher.request_started(id, meta),
                 Event::RequestFinished {
                     id,
@@ -231,6 +237,31 @@ impl Worker {
             }
         }
         self.shared.account_growth(growth);
+    }
+
+    /// A request's start that came with its first log: its info is read from its context here, on the
+    /// worker, not copied on the logging thread.
+    fn on_start(&mut self, path: RequestPath) {
+        let ctx = path.context();
+        let Some(request) = ctx.request() else {
+            return;
+        };
+        let id = ctx.correlation_id().clone();
+        let (method, started_at, record_always) = (
+            request.method.clone(),
+            Timestamp(unix_micros(request.started_at)),
+            request.record_always,
+        );
+        let meta = RequestMeta {
+            method,
+            path,
+            started_at,
+            status: None,
+            ended_at: None,
+            duration_ms: None,
+            record_always,
+        };
+        self.batcher.request_started(id, meta);
     }
 
     fn on_log(

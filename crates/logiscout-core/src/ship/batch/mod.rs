@@ -66,6 +66,11 @@ impl RequestPath {
     pub(crate) fn as_str(&self) -> &str {
         self.0.request().map_or("", |r| r.path.as_str())
     }
+
+    /// The request's context.
+    pub(crate) fn context(&self) -> &Context {
+        &self.0
+    }
 }
 
 impl std::ops::Deref for RequestPath {

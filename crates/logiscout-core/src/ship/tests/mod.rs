@@ -19,7 +19,7 @@ use log::{Level, Record};
 use logiscout_testkit::{IngestServer, Lines, Received};
 
 use super::{Shipper, WorkerSettings};
-use crate::context::CorrelationId;
+use crate::context::{Context, CorrelationId};
 use crate::encode::record::{Timestamp, WireLevel};
 use crate::ship::transport::memory::{MemoryTransport, Sent};
 use crate::ship::transport::{HttpTransport, RetryPolicy};
@@ -89,12 +89,28 @@ pub(crate) fn start_in_memory(
 }
 
 pub(crate) fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
+    log_with(shipper, id, None, n);
+}
+
+/// What the logger does for a record made in `ctx`: its ID, and while the request is unknown to the
+/// worker, the context, so that the first log carries the request's start.
+pub(crate) fn log_in(shipper: &Shipper, ctx: &Context, n: usize) {
+    let unannounced = ctx.request_unannounced().then_some(ctx);
+    log_with(shipper, Some(ctx.correlation_id()), unannounced, n);
+}
+
+fn log_with(
+    shipper: &Shipper,
+    id: Option<&CorrelationId>,
+    unannounced: Option<&Context>,
+    n: usize,
+) {
     let kvs: [(&str, log::kv::Value<'_>); 3] = [
         ("n", n.into()),
         ("ratio", 0.5.into()),
         ("who", "tester".into()),
     ];
-    shipper.enqueue(
+    shipper.enqueue_first(
         &Record::builder()
             .args(format_args!("message {n}"))
             .level(Level::Info)
@@ -105,6 +121,7 @@ pub(crate) fn log(shipper: &Shipper, id: Option<&CorrelationId>, n: usize) {
         Timestamp::now(),
         id.cloned(),
         None,
+        unannounced,
     );
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use logiscout_testkit::{IngestServer, Received, Reply};
 
 use super::{
-    assert_balanced, assert_valid, assert_valid_sent, log, numbers, start, start_in_memory,
+    assert_balanced, assert_valid, assert_valid_sent, log, log_in, numbers, start, start_in_memory,
     start_with, TOKEN,
 };
 use crate::context::{Context, CorrelationId, RequestInfo};
@@ -108,10 +108,8 @@ fn a_thousand_log_request_splits_into_five_restitchable_batches() {
     let id = CorrelationId::new("req-big");
     let ctx = Context::new(id.clone()).with_request(RequestInfo::new("POST", "/import?secret=1"));
     shipper.request_started(&ctx);
-    // What the logger does on the request's first log.
-    shipper.announce(&ctx);
     for n in 0..1000 {
-        log(&shipper, Some(&id), n);
+        log_in(&shipper, &ctx, n);
     }
     shipper.request_finished(&ctx, Some(201));
     assert!(shipper.flush(Duration::from_secs(10)).complete);
@@ -337,8 +335,7 @@ fn request_payloads_carry_method_path_status_and_duration() {
     let id = CorrelationId::new("req-7");
     let ctx = Context::new(id.clone()).with_request(RequestInfo::new("GET", "/users/7?token=x"));
     shipper.request_started(&ctx);
-    shipper.announce(&ctx);
-    log(&shipper, Some(&id), 1);
+    log_in(&shipper, &ctx, 1);
     std::thread::sleep(Duration::from_millis(20));
     shipper.request_finished(&ctx, Some(404));
     log(&shipper, None, 2);
@@ -378,8 +375,7 @@ fn a_request_is_announced_once_by_its_first_log_and_a_quiet_one_costs_no_event()
     let loud = Context::new(id.clone()).with_request(RequestInfo::new("GET", "/l"));
     shipper.request_started(&loud);
     for n in 0..3 {
-        shipper.announce(&loud);
-        log(&shipper, Some(&id), n);
+        log_in(&shipper, &loud, n);
     }
     shipper.request_finished(&loud, Some(201));
     shipper.request_finished(&loud, Some(500));
@@ -395,6 +391,59 @@ fn a_request_is_announced_once_by_its_first_log_and_a_quiet_one_costs_no_event()
     assert_eq!(payloads[0]["correlationId"], "req-loud");
     assert_eq!(payloads[0]["request"]["statusCode"], 201);
     assert_eq!(payloads[0]["logs"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_start_dropped_with_its_first_log_rides_with_the_next_log_that_gets_in() {
+    // The start travels with the request's first log; when that log is dropped (the queue is full), the
+    // request stays unannounced and its next log carries the start, so no payload ships without its
+    // request info, and a request whose every log was dropped sends no end.
+    let transport = MemoryTransport::new();
+    let shipper = start_in_memory(&transport, |s| s.max_queue_logs = 1);
+    let mut next = 0;
+    let mut second_only = 0;
+    for _round in 0..200 {
+        let first = next;
+        for _ in 0..100 {
+            let ctx = Context::new(CorrelationId::new(format!("req-{next}")))
+                .with_request(RequestInfo::new("PUT", "/p"));
+            next += 1;
+            shipper.request_started(&ctx);
+            log_in(&shipper, &ctx, 0);
+            log_in(&shipper, &ctx, 1);
+            shipper.request_finished(&ctx, Some(204));
+        }
+        assert!(shipper.flush(Duration::from_secs(10)).complete);
+        let mut shipped = std::collections::BTreeMap::<String, Vec<u64>>::new();
+        for sent in transport.accepted() {
+            for p in sent.json()["payloads"].as_array().unwrap() {
+                let id = p["correlationId"].as_str().unwrap().to_owned();
+                let n: u64 = id.trim_start_matches("req-").parse().unwrap();
+                if n < first {
+                    continue;
+                }
+                assert_eq!(p["request"]["method"], "PUT", "{p}");
+                assert_eq!(p["request"]["path"], "/p", "{p}");
+                let logs = shipped.entry(id).or_default();
+                logs.extend(
+                    p["logs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|l| l["metadata"]["n"].as_u64().unwrap()),
+                );
+            }
+        }
+        second_only += shipped.values().filter(|logs| logs[..] == [1]).count();
+        if second_only > 0 {
+            break;
+        }
+    }
+    assert!(
+        second_only > 0,
+        "no request had its first log dropped and its second kept: the case was not exercised"
+    );
+    assert_balanced(&shipper);
 }
 
 #[test]

@@ -111,18 +111,26 @@ impl Shipper {
             capture,
             start: claimed.map(RequestPath::of),
         };
-        let sent = shared.offer(event).is_ok();
+        if let Err(event) = shared.offer(event) {
+            self.refused(event, claimed, size);
+            return;
+        }
         if let Some(ctx) = claimed {
-            if sent {
-                ctx.announced();
-            } else {
-                ctx.unclaim_announcement();
-            }
+            ctx.announced();
         }
-        if !sent {
-            shared.release(size);
-            self.full();
+    }
+
+    /// A record the full queue gave back: dropped and counted, its bytes released, and the request's
+    /// announcement it claimed given back (its next log announces it). Out of line: the hot path then
+    /// has no drop of a refused event to make.
+    #[cold]
+    fn refused(&self, event: Event, claimed: Option<&Context>, size: usize) {
+        drop(event);
+        if let Some(ctx) = claimed {
+            ctx.unclaim_announcement();
         }
+        self.shared.release(size);
+        self.full();
     }
 
     /// Copies `record` into a pooled buffer; `None` when it stays local (`send = false`) or cannot be

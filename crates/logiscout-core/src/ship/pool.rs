@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::ship::batch::BatchContent;
+use crate::ship::batch::{BatchContent, LogEntry, SPARE_PART_LOGS, SPARE_PART_LOGS_CAPACITY};
 
 /// How many spare JSON bodies the worker keeps, and the largest one kept: at most 2 MiB held in spares.
 const SPARE_BUFFERS: usize = 1024;
@@ -39,6 +39,9 @@ pub(super) struct Pools {
     spare_rx: Receiver<Vec<Vec<u8>>>,
     /// Spent JSON bodies, reused by the worker for the next renders (only the worker touches it).
     json_spare: Mutex<Vec<Vec<u8>>>,
+    /// Emptied part-log `Vec`s of delivered batches, for the batcher's next parts (only the worker
+    /// touches it).
+    part_logs_spare: Mutex<Vec<Vec<LogEntry>>>,
     /// The capacity of a new body: a little more than the last body rendered (records of one program
     /// are alike), so a burst that outruns the pool holds bodies about their size, not a fixed 256
     /// bytes. Only the worker reads and writes it.
@@ -52,6 +55,7 @@ impl Pools {
             spare_tx,
             spare_rx,
             json_spare: Mutex::new(Vec::new()),
+            part_logs_spare: Mutex::new(Vec::new()),
             body_hint: AtomicUsize::new(NEW_BODY_CAPACITY),
         }
     }
@@ -113,22 +117,35 @@ impl Pools {
             .store(hint.clamp(64, SPARE_MAX_CAPACITY), Ordering::Relaxed);
     }
 
-    /// Returns the logs' JSON bodies to the worker's pool (what does not fit is freed).
+    /// Returns the logs' JSON bodies to the worker's pool, and the parts' emptied log `Vec`s to theirs
+    /// (what does not fit is freed).
     pub(super) fn recycle(&self, content: BatchContent) {
         let Ok(mut pool) = self.json_spare.lock() else {
             return;
         };
+        let mut part_logs = self.part_logs_spare.lock().ok();
         for part in content.parts {
-            for log in part.logs {
-                if pool.len() >= SPARE_BUFFERS {
-                    return;
-                }
+            let mut logs = part.logs;
+            for log in logs.drain(..) {
                 let mut body = log.body;
-                if body.capacity() <= SPARE_MAX_CAPACITY {
+                if pool.len() < SPARE_BUFFERS && body.capacity() <= SPARE_MAX_CAPACITY {
                     body.clear();
                     pool.push(body);
                 }
             }
+            if let Some(spares) = part_logs.as_mut() {
+                if spares.len() < SPARE_PART_LOGS && logs.capacity() <= SPARE_PART_LOGS_CAPACITY {
+                    spares.push(logs);
+                }
+            }
+        }
+    }
+
+    /// Lends `f` the emptied part-log `Vec`s gathered so far (for
+    /// [`Batcher::give_part_logs`](crate::ship::batch::Batcher::give_part_logs)).
+    pub(super) fn with_part_logs(&self, f: impl FnOnce(&mut Vec<Vec<LogEntry>>)) {
+        if let Ok(mut spares) = self.part_logs_spare.lock() {
+            f(&mut spares);
         }
     }
 }

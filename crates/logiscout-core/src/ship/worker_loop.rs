@@ -307,9 +307,18 @@ impl Worker {
         }
         let first_now = self.first_due.is_some_and(|due| now >= due);
         let forced = !self.flushes.is_empty() || self.shutdown.is_some() || first_now;
+        let mut refilled = false;
         while self.in_flight.len() < self.max_in_flight
             && (self.batcher.ready(now) || (forced && !self.batcher.is_idle()))
         {
+            if !refilled {
+                // The part-log `Vec`s of batches delivered since, for these batches' parts.
+                let batcher = &mut self.batcher;
+                self.shared
+                    .pools
+                    .with_part_logs(|spares| batcher.give_part_logs(spares));
+                refilled = true;
+            }
             let (content, oversized) = self.batcher.take();
             self.drop_oversized(&oversized);
             let Some(content) = content else { break };

@@ -338,6 +338,13 @@ pub(crate) struct Oversized {
 const SPARE_LOG_QUEUES: usize = 1024;
 const SPARE_LOGS_CAPACITY: usize = 32;
 
+/// How many emptied part-log `Vec`s (handed back by finished deliveries, see
+/// [`Batcher::give_part_logs`]) the batcher keeps for the next batches' parts, and the largest kept: a
+/// part takes one instead of allocating (one allocation and one free fewer per request in a batch). At
+/// most 128 × 16 entries (about 150 KB), outside the byte cap like the spare queues.
+pub(crate) const SPARE_PART_LOGS: usize = 128;
+pub(crate) const SPARE_PART_LOGS_CAPACITY: usize = 16;
+
 /// A group's place in the batcher: its slot in `Batcher::slots`.
 type Slot = usize;
 
@@ -399,6 +406,8 @@ pub(crate) struct Batcher {
     /// Log queues of forgotten groups, kept for new ones (most requests log a few times, so a new group
     /// rarely allocates).
     spare_logs: Vec<VecDeque<LogEntry>>,
+    /// Emptied `Vec`s for parts' logs (see [`SPARE_PART_LOGS`]).
+    spare_part_logs: Vec<Vec<LogEntry>>,
     next_order: u64,
     default_id: CorrelationId,
     max_logs: usize,
@@ -433,6 +442,7 @@ impl Batcher {
             fences: Vec::new(),
             pending_closes: 0,
             spare_logs: Vec::new(),
+            spare_part_logs: Vec::new(),
             next_order: 0,
             default_id,
             max_logs: max_logs.max(1),
@@ -648,6 +658,21 @@ impl Batcher {
         self.oldest.map(|t| t + self.max_wait)
     }
 
+    /// Takes emptied part-log `Vec`s (of batches delivered) out of `spares` for the next batches'
+    /// parts, until it holds [`SPARE_PART_LOGS`]; what it does not need stays in `spares`, and one
+    /// larger than [`SPARE_PART_LOGS_CAPACITY`] entries is freed.
+    pub(crate) fn give_part_logs(&mut self, spares: &mut Vec<Vec<LogEntry>>) {
+        while self.spare_part_logs.len() < SPARE_PART_LOGS {
+            let Some(mut logs) = spares.pop() else {
+                break;
+            };
+            if logs.capacity() <= SPARE_PART_LOGS_CAPACITY {
+                logs.clear();
+                self.spare_part_logs.push(logs);
+            }
+        }
+    }
+
     /// Takes the next batch (regardless of triggers; call `ready` first unless flushing).
     ///
     /// Walks the groups that have work, in arrival order, and stops at the first that does not fit whole:
@@ -661,6 +686,7 @@ impl Batcher {
             max_bytes: self.max_bytes,
             fences: std::mem::take(&mut self.fences),
             closes: 0,
+            spare_logs: std::mem::take(&mut self.spare_part_logs),
         };
         let mut from = 0;
         while cut.logs_left > 0 {
@@ -683,6 +709,7 @@ impl Batcher {
         self.pending_closes = self.pending_closes.saturating_sub(cut.closes);
         cut.fences.retain(|f| f.held > 0);
         self.fences = cut.fences;
+        self.spare_part_logs = cut.spare_logs;
         if self.is_idle() {
             self.oldest = None;
         }
@@ -722,6 +749,8 @@ struct Cut {
     fences: Vec<Fence>,
     /// Request ends that went out with their closing payload.
     closes: usize,
+    /// The batcher's spare part-log `Vec`s while the batch is cut.
+    spare_logs: Vec<Vec<LogEntry>>,
 }
 
 impl Cut {
@@ -741,7 +770,14 @@ impl Cut {
             return (Step::Stop, 0);
         }
         let mut budget = self.bytes_left - overhead;
-        let mut logs = Vec::with_capacity(group.logs.len().min(self.logs_left));
+        let want = group.logs.len().min(self.logs_left);
+        let mut logs = match self.spare_logs.pop() {
+            Some(mut spare) => {
+                spare.reserve(want);
+                spare
+            }
+            None => Vec::with_capacity(want),
+        };
         let mut gone = 0;
         while self.logs_left > 0 {
             let Some(front) = group.logs.front() else {
@@ -772,6 +808,7 @@ impl Cut {
         let drained = group.logs.is_empty();
         let finished = group.finished();
         if logs.is_empty() && !(drained && group.needs_close) {
+            self.spare_logs.push(logs);
             let step = if drained && finished {
                 Step::StopAndForget
             } else {
@@ -885,6 +922,31 @@ mod tests {
 
     fn id(s: &str) -> CorrelationId {
         CorrelationId::new(s)
+    }
+
+    #[test]
+    fn parts_reuse_the_log_vecs_given_back() {
+        let mut b = Batcher::new(id("default"), 200, 1 << 20, Duration::from_secs(30));
+        let mut kept = Vec::with_capacity(8);
+        kept.push(entry(0, "stale"));
+        let kept_at = kept.as_ptr();
+        let mut spares = vec![Vec::with_capacity(SPARE_PART_LOGS_CAPACITY + 1), kept];
+        b.give_part_logs(&mut spares);
+        assert!(
+            spares.is_empty(),
+            "both taken: one kept, the oversized one freed"
+        );
+        b.log(Some(id("r")), entry(1, "a"), Instant::now());
+        let batch = b.take().0.unwrap();
+        assert_eq!(batch.parts[0].logs.as_ptr(), kept_at, "the given-back Vec");
+        assert_eq!(batch.parts[0].logs, [entry(1, "a")], "cleared before reuse");
+        // The next part has no spare left: a new Vec.
+        b.log(Some(id("s")), entry(2, "b"), Instant::now());
+        assert_eq!(b.take().0.unwrap().parts[0].logs, [entry(2, "b")]);
+        // Once the batcher holds its share, the rest stays with the caller.
+        let mut many: Vec<Vec<LogEntry>> = (0..SPARE_PART_LOGS + 3).map(|_| Vec::new()).collect();
+        b.give_part_logs(&mut many);
+        assert_eq!(many.len(), 3);
     }
 
     #[test]

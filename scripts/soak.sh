@@ -14,7 +14,7 @@
 # Other settings: FRAMEWORK (axum | actix, default axum), CONNECTIONS (32), WARMUP_SECS (30: RSS is
 # compared from the first sample at or after it), APP_PORT (18080), SINK_PORT (18318), SOAK_APP (the app
 # binary, default the one just built: set it to a copy of an older build to compare two versions in
-# interleaved rounds).
+# interleaved rounds), SINK_ARGS (more arguments for logiscout-sink, e.g. `--dedup-window 0`).
 #
 # Writes target/soak/<phase>-samples.jsonl (soak_app's samples), <phase>-load.txt (wrk) or
 # <phase>-load.json (soak_load; its per-second progress in <phase>-load-progress.jsonl), <phase>-app.txt
@@ -97,7 +97,8 @@ wait_port() {
 }
 
 start_sink() {
-    taskset -c 1 "$bin/logiscout-sink" --listen "127.0.0.1:$SINK_PORT" --token "$TOKEN" --quiet \
+    # shellcheck disable=SC2086 # SINK_ARGS is a list of words
+    taskset -c 1 "$bin/logiscout-sink" --listen "127.0.0.1:$SINK_PORT" --token "$TOKEN" --quiet ${SINK_ARGS:-} \
         >>"$out/$phase-sink.log" 2>&1 &
     sink_pid=$!
     pids+=("$sink_pid")

@@ -18,9 +18,10 @@
 //! own, with its default worker count (the same rule); the sampler and the signal handling stay on tokio.
 //!
 //! Prints `listening on ADDR` once the socket is bound. Every `--sample-ms` it appends one JSON line to
-//! `--samples` (standard output without it): `{"t_s", "rss_kib", "logs_enqueued", "logs_sent",
-//! "logs_dropped", "logs_pending", "batches_sent", "batches_retried", "batches_failed", "requests"}`,
-//! `t_s` in seconds since the process started, RSS from `/proc/self/status`. On SIGTERM, SIGINT or after
+//! `--samples` (standard output without it): `{"t_s", "rss_kib", "rss_anon_kib", "rss_file_kib",
+//! "logs_enqueued", "logs_sent", "logs_dropped", "logs_pending", "batches_sent", "batches_retried",
+//! "batches_failed", "requests"}`, `t_s` in seconds since the process started, RSS (and its anonymous and
+//! file-backed parts) from `/proc/self/status`. On SIGTERM, SIGINT or after
 //! `--duration-s` it stops serving, calls `guard.shutdown(10 s)`, and prints one final JSON line (`"final":
 //! true`) with the same fields after shutdown, plus `complete`, `shutdown_s` and `max_rss_kib` (`VmHWM`).
 
@@ -133,7 +134,7 @@ fn announce(addr: SocketAddr) {
     let _ = out.flush();
 }
 
-/// A `/proc/self/status` field in KiB (`VmRSS`, `VmHWM`); 0 if unreadable.
+/// A `/proc/self/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`, `VmHWM`); 0 if unreadable.
 fn proc_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -149,6 +150,10 @@ fn sample(start: Instant, stats: logiscout::Stats) -> Value {
     json!({
         "t_s": (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         "rss_kib": proc_status_kib("VmRSS"),
+        // RSS's two parts: the heap, stacks and other anonymous memory, and the pages of the binary
+        // and libraries touched so far (code run for the first time adds to it).
+        "rss_anon_kib": proc_status_kib("RssAnon"),
+        "rss_file_kib": proc_status_kib("RssFile"),
         "logs_enqueued": stats.logs_enqueued,
         "logs_sent": stats.logs_sent,
         "logs_dropped": stats.logs_dropped,
